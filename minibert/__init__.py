@@ -1,0 +1,1 @@
+"""minibert: DistilBERT inference in plain NumPy."""
