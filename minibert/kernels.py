@@ -1,0 +1,173 @@
+"""The element-wise hot loops of DistilBERT, each as a NumPy reference beside its Numba twin.
+
+The NumPy versions are the definition: short, obviously right, and what `backend="numpy"` runs.
+The Numba versions compute the same thing in one pass over memory, with float64 accumulators so
+that they agree with the reference to ~1e-7; tests/test_kernels.py checks each pair.
+
+Matrix products are not here: NumPy hands them to BLAS, which is already as fast as it gets.
+Kernels compile lazily on first call and are cached on disk (`cache=True`), so `import minibert`
+stays cheap and only the very first run on a machine pays the compile.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+# Additive attention-mask value for padded keys. finfo.min, not -inf: a row whose keys are all
+# padding then softmaxes to a uniform row instead of 0/0 = NaN (this is what transformers does).
+MASK_MIN = np.finfo(np.float32).min
+
+
+# ---------------------------------------------------------------------------------------------
+# LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias, biased variance.
+
+
+def layer_norm_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    # [..., C] -> [..., C]
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+
+
+@numba.njit(parallel=True, cache=True)
+def _layer_norm_rows(x, weight, bias, eps, out):  # [N, C] -> [N, C]
+    n, c = x.shape
+    for i in numba.prange(n):
+        mean = 0.0
+        for j in range(c):
+            mean += x[i, j]
+        mean /= c
+        var = 0.0
+        for j in range(c):
+            d = x[i, j] - mean
+            var += d * d
+        inv_std = 1.0 / math.sqrt(var / c + eps)
+        for j in range(c):
+            out[i, j] = (x[i, j] - mean) * inv_std * weight[j] + bias[j]
+
+
+def layer_norm_numba(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    # [..., C] -> [..., C]
+    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    out = np.empty_like(rows, dtype=np.float32)
+    _layer_norm_rows(rows, weight, bias, eps, out)
+    return out.reshape(x.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# GELU, the exact erf form (not the tanh approximation): x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
+
+# NumPy has no erf; math.erf is the C library's, correctly rounded in float64. Vectorised in
+# Python it is slow, which is fine for the reference path.
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu_numpy(x: np.ndarray) -> np.ndarray:
+    # [...] -> [...]
+    x64 = x.astype(np.float64)
+    return (0.5 * x64 * (1.0 + _erf(x64 / math.sqrt(2.0)).astype(np.float64))).astype(np.float32)
+
+
+@numba.njit(parallel=True, cache=True)
+def _gelu_flat(x, out):  # [N] -> [N]
+    inv_sqrt2 = 1.0 / math.sqrt(2.0)
+    for i in numba.prange(x.size):
+        v = np.float64(x[i])
+        out[i] = 0.5 * v * (1.0 + math.erf(v * inv_sqrt2))
+
+
+def gelu_numba(x: np.ndarray) -> np.ndarray:
+    # [...] -> [...]
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat, dtype=np.float32)
+    _gelu_flat(flat, out)
+    return out.reshape(x.shape)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    # [...] -> [...]; already one fast NumPy pass, no twin needed.
+    return np.maximum(x, np.float32(0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention softmax: add the padding mask to the scores, then softmax over the keys.
+
+
+def attention_softmax_numpy(scores: np.ndarray, mask_bias: np.ndarray) -> np.ndarray:
+    # scores [B, H, T, T], mask_bias [B, T] (0 for real keys, MASK_MIN for padding) -> [B, H, T, T]
+    scores = scores + mask_bias[:, None, None, :]
+    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return (scores / scores.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+@numba.njit(parallel=True, cache=True)
+def _attention_softmax_rows(scores, mask_bias, out):  # [B, H, T, T], [B, T] -> [B, H, T, T]
+    b_, h_, t_, k_ = scores.shape
+    for r in numba.prange(b_ * h_ * t_):
+        b = r // (h_ * t_)
+        h = (r // t_) % h_
+        t = r % t_
+        m = -np.inf
+        for k in range(k_):
+            v = scores[b, h, t, k] + mask_bias[b, k]  # float32 add, as in torch
+            out[b, h, t, k] = v
+            m = max(m, v)
+        total = 0.0
+        for k in range(k_):
+            e = math.exp(np.float64(out[b, h, t, k]) - m)
+            out[b, h, t, k] = e
+            total += e
+        inv = 1.0 / total
+        for k in range(k_):
+            out[b, h, t, k] = out[b, h, t, k] * inv
+
+
+def attention_softmax_numba(scores: np.ndarray, mask_bias: np.ndarray) -> np.ndarray:
+    # scores [B, H, T, T], mask_bias [B, T] -> [B, H, T, T]
+    scores = np.ascontiguousarray(scores)
+    out = np.empty_like(scores, dtype=np.float32)
+    _attention_softmax_rows(scores, np.ascontiguousarray(mask_bias, dtype=np.float32), out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Backend selection.
+
+
+class Ops(NamedTuple):
+    """The kernels a forward pass uses; model.py calls these and nothing else element-wise."""
+
+    layer_norm: object
+    gelu: object
+    relu: object
+    attention_softmax: object
+
+
+BACKENDS: dict[str, Ops] = {
+    "numpy": Ops(layer_norm_numpy, gelu_numpy, relu, attention_softmax_numpy),
+    "numba": Ops(layer_norm_numba, gelu_numba, relu, attention_softmax_numba),
+}
+BACKEND_ENV = "MINIBERT_BACKEND"
+
+
+def get_ops(backend: str | None = None) -> Ops:
+    """`backend` argument, else the MINIBERT_BACKEND environment variable, else "numba"."""
+    name = backend if backend is not None else os.environ.get(BACKEND_ENV, "numba")
+    if name not in BACKENDS:
+        source = "backend" if backend is not None else f"${BACKEND_ENV}"
+        raise ValueError(f"{source} must be one of {sorted(BACKENDS)}, got {name!r}")
+    return BACKENDS[name]
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax, the NumPy stand-in for torch.nn.functional.softmax(x, dim=axis)."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"softmax expects a float array, got dtype {x.dtype}")
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
