@@ -325,6 +325,7 @@ class DistilBertForSequenceClassification:
     def __init__(self, config: DistilBertConfig, state_dict: dict[str, np.ndarray], backend: str | None = None):
         head = classifier_shapes(config)
         self.config = config
+        self.state_dict = state_dict
         self.distilbert = DistilBertModel(config, {k: v for k, v in state_dict.items() if k not in head}, backend)
         self.params = nest({k: v for k, v in state_dict.items() if k in head})
         self.ops = self.distilbert.ops
