@@ -7,12 +7,14 @@ so the standard cache (``HF_HOME`` / ``HF_HUB_CACHE``), offline mode (``HF_HUB_O
 transformers already downloaded is reused from the same cache.
 
 huggingface_hub reads those environment variables once, when it is first imported
-(``huggingface_hub.constants``). It is imported lazily here, so ``import minibert`` alone does not freeze
-them: setting them any time before the first hub resolution in the process is enough.
+(``huggingface_hub.constants``). This module imports it lazily, so importing it does not freeze them:
+setting them before the first hub resolution in the process is enough (unless some other code imported
+huggingface_hub earlier; it is safest to set them before starting Python).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -31,8 +33,8 @@ DEFAULT_CHECKPOINT = "distilbert/distilbert-base-uncased-finetuned-sst-2-english
 # network round trip is needed to resolve the revision. A short sha would need the hub to expand it, or a
 # refs/714eb0f file in the cache, so it could not be served from a plain cache while offline.
 DEFAULT_REVISION = "714eb0fa89d2f80546fda750413ed43d93601a13"
-# The pre-2024 id, from before the model moved into the `distilbert` org. The hub redirects it, but
-# caches written under it live in a different folder (models--distilbert-base-uncased-...).
+# The id from before the model moved into the `distilbert` org (still used by many tutorials). The hub
+# redirects renamed repos, but caches written under it live in models--distilbert-base-uncased-... .
 _LEGACY_DEFAULT_CHECKPOINT = "distilbert-base-uncased-finetuned-sst-2-english"
 _DEFAULT_ALIASES = (DEFAULT_CHECKPOINT, _LEGACY_DEFAULT_CHECKPOINT)
 
@@ -121,8 +123,7 @@ def resolve_checkpoint(
             "If you meant a Hugging Face hub repo id, use the form 'org/name' as a str."
         )
 
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
         validate_repo_id(name)
@@ -150,9 +151,8 @@ def _looks_like_local_path(name: str) -> bool:
         return True
     if os.path.isabs(name) or Path(name).drive:  # also C:\... on Windows
         return True
-    if name.count("/") > 1 or name.endswith("/") or "\\" in name:
-        return True
-    return os.altsep is not None and os.sep in name  # Windows separators never appear in repo ids
+    # Repo ids have at most one "/" and never a backslash.
+    return name.count("/") > 1 or name.endswith("/") or "\\" in name
 
 
 def _from_hub(
@@ -162,71 +162,139 @@ def _from_hub(
     cache_dir: str | os.PathLike[str] | None,
     local_files_only: bool,
 ) -> Path:
-    """``snapshot_download`` the first repo id that works; later ids are only tried from the cache."""
+    """Snapshot of ``repo_ids[0]``; the other ids are spellings of the same repo, only looked up in the cache."""
     import huggingface_hub
     from huggingface_hub import constants
-    from huggingface_hub.errors import (
+    from huggingface_hub.utils import (
         GatedRepoError,
+        HfHubHTTPError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
     repo_id = repo_ids[0]
-    shown_revision = revision or "main (default branch)"
-    first_error: LocalEntryNotFoundError | None = None
-    for attempt, candidate in enumerate(repo_ids):
-        try:
-            folder = huggingface_hub.snapshot_download(
-                candidate,
-                revision=revision,
-                allow_patterns=list(CHECKPOINT_FILES),
-                cache_dir=cache_dir,
-                # An alias is only a second chance at the cache: don't download the same repo twice.
-                local_files_only=local_files_only or attempt > 0,
-            )
-        except LocalEntryNotFoundError as e:
-            # huggingface_hub already fell back to the cache (connection error, timeout, hub 5xx, offline
-            # mode): this means the hub could not be used AND the snapshot is missing or incomplete.
-            first_error = first_error or e
-            continue
-        except GatedRepoError as e:  # before RepositoryNotFoundError, its base class
-            raise CheckpointNotFoundError(
-                f"{repo_id!r} is a gated repo on the Hugging Face hub: accept its terms on the model page "
-                f"and authenticate (`hf auth login` or HF_TOKEN). {_LOCAL_DIR_HINT}"
-            ) from e
-        except RepositoryNotFoundError as e:
-            raise CheckpointNotFoundError(
-                f"Repo {repo_id!r} was not found on the Hugging Face hub (misspelled, or private and no "
-                f"valid token given via `hf auth login` / HF_TOKEN), and it is not a local directory either. "
-                f"{_LOCAL_DIR_HINT}"
-            ) from e
-        except RevisionNotFoundError as e:
-            raise CheckpointNotFoundError(
-                f"Revision {shown_revision!r} does not exist in repo {repo_id!r} on the Hugging Face hub. "
-                "Pass an existing branch, tag or full 40-character commit sha."
-            ) from e
+    shown_revision = revision or "main"
+    offline = local_files_only or constants.is_offline_mode()
+    is_commit = revision is not None and _FULL_SHA.fullmatch(revision) is not None
 
-        snapshot = Path(folder)
-        # snapshot_download returns the folder path even when no file matched the patterns (then it does
-        # not exist), e.g. a repo that only has pytorch_model.bin weights.
-        if not snapshot.is_dir() or not any(snapshot.iterdir()):
-            raise CheckpointNotFoundError(
-                f"Repo {candidate!r} at revision {shown_revision!r} contains none of the files minibert "
-                f"reads ({', '.join(CHECKPOINT_FILES)}); minibert needs safetensors weights, not "
-                f"pytorch_model.bin. {_LOCAL_DIR_HINT}"
-            )
+    def cached() -> tuple[Path | None, LocalEntryNotFoundError | None]:
+        """First non-empty cached snapshot among the repo ids (no network), else why the first one failed."""
+        first_error = None
+        for candidate in repo_ids:
+            try:
+                folder = Path(_snapshot(candidate, revision, cache_dir, local_files_only=True))
+            except LocalEntryNotFoundError as e:  # includes IncompleteSnapshotError (known to miss files)
+                first_error = first_error or e
+                continue
+            if folder.is_dir() and any(folder.iterdir()):
+                return folder, None
+        return None, first_error
+
+    def unreachable(error: BaseException | None) -> CheckpointNotFoundError:
+        reason = (
+            "offline mode is enabled (HF_HUB_OFFLINE=1 or local_files_only=True)"
+            if offline
+            else "the Hugging Face hub could not be reached"
+        )
+        detail = f"\nhuggingface_hub said: {type(error).__name__}: {error}" if error is not None else ""
+        return CheckpointNotFoundError(
+            f"Cannot load {repo_id!r} at revision {shown_revision!r}: {reason}, and the local Hugging Face "
+            f"cache ({cache_dir or constants.HF_HUB_CACHE}) has no complete copy of it. Connect to the internet "
+            f"once to download it, or point HF_HOME / HF_HUB_CACHE at a cache that has it. "
+            f"{_LOCAL_DIR_HINT}{detail}"
+        )
+
+    # A commit is immutable, so a complete cached snapshot of it is the answer: no need to ask the hub. This
+    # also avoids snapshot_download's tree listing, which retries connection errors with backoff (~25 s)
+    # before falling back to the same cache.
+    snapshot, cache_error = cached() if offline or is_commit else (None, None)
+    if snapshot is not None and (offline or _is_complete(snapshot)):
         return snapshot
+    if offline:
+        raise unreachable(cache_error) from cache_error
 
-    assert first_error is not None
-    where = (
-        "offline mode is enabled (HF_HUB_OFFLINE=1 or local_files_only=True)"
-        if local_files_only or constants.is_offline_mode()
-        else "the Hugging Face hub could not be reached"
+    try:
+        if is_commit:
+            # Fail fast when the hub is unreachable: repo_info is a single request, no retries.
+            try:
+                huggingface_hub.HfApi().repo_info(repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+            except HfHubHTTPError as e:
+                status = getattr(getattr(e, "response", None), "status_code", None)
+                if not (status is None or status >= 500):
+                    raise  # the hub answered (not found, gated, no access): handled below
+                if snapshot is not None:
+                    return snapshot
+                raise unreachable(e) from e
+            except Exception as e:  # connection refused, DNS, timeout, proxy, OfflineModeIsEnabled, ...
+                if snapshot is not None:
+                    return snapshot  # an incomplete cache beats nothing; the loaders name missing files
+                raise unreachable(e) from e
+        folder = Path(_snapshot(repo_id, revision, cache_dir, local_files_only=False))
+    except LocalEntryNotFoundError as e:
+        # snapshot_download fell back to the cache by itself (connection error, timeout, hub 5xx) and the
+        # snapshot is missing or incomplete there. Other spellings of the repo id may still be cached.
+        snapshot, _ = cached()
+        if snapshot is not None:
+            return snapshot
+        raise unreachable(e) from e
+    except GatedRepoError as e:  # before RepositoryNotFoundError, its base class
+        raise CheckpointNotFoundError(
+            f"{repo_id!r} is a gated repo on the Hugging Face hub: accept its terms on the model page "
+            f"and authenticate (`hf auth login` or HF_TOKEN). {_LOCAL_DIR_HINT}"
+        ) from e
+    except RepositoryNotFoundError as e:
+        raise CheckpointNotFoundError(
+            f"Repo {repo_id!r} was not found on the Hugging Face hub (misspelled, or private and no "
+            f"valid token given via `hf auth login` / HF_TOKEN), and it is not a local directory either. "
+            f"{_LOCAL_DIR_HINT}"
+        ) from e
+    except RevisionNotFoundError as e:
+        raise CheckpointNotFoundError(
+            f"Revision {shown_revision!r} does not exist in repo {repo_id!r} on the Hugging Face hub. "
+            "Pass an existing branch, tag or full 40-character commit sha."
+        ) from e
+
+    # snapshot_download returns the folder path even when no file matched the patterns (the folder then
+    # does not exist), e.g. for a repo that only has pytorch_model.bin weights.
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise CheckpointNotFoundError(
+            f"Repo {repo_id!r} at revision {shown_revision!r} contains none of the files minibert reads "
+            f"({', '.join(CHECKPOINT_FILES)}); minibert needs safetensors weights, not pytorch_model.bin. "
+            f"{_LOCAL_DIR_HINT}"
+        )
+    return folder
+
+
+def _snapshot(
+    repo_id: str,
+    revision: str | None,
+    cache_dir: str | os.PathLike[str] | None,
+    *,
+    local_files_only: bool,
+) -> str:
+    import huggingface_hub
+
+    return huggingface_hub.snapshot_download(
+        repo_id,
+        revision=revision,
+        allow_patterns=list(CHECKPOINT_FILES),
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
     )
-    raise CheckpointNotFoundError(
-        f"Cannot load {repo_id!r} at revision {shown_revision!r}: {where}, and no complete copy of it is in "
-        f"the local Hugging Face cache ({cache_dir or huggingface_hub.constants.HF_HUB_CACHE}). "
-        f"Connect to the internet once to download it (or set HF_HOME / HF_HUB_CACHE to a cache that has "
-        f"it). {_LOCAL_DIR_HINT}\nhuggingface_hub said: {first_error}"
-    ) from first_error
+
+
+def _is_complete(folder: Path) -> bool:
+    """Whether a snapshot has everything a DistilBERT checkpoint needs (config, all weights, vocabulary)."""
+    if not (folder / "config.json").is_file():
+        return False
+    if not ((folder / "vocab.txt").is_file() or (folder / "tokenizer.json").is_file()):
+        return False
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return False
+        return bool(shards) and all((folder / shard).is_file() for shard in shards)
+    return (folder / "model.safetensors").is_file()
