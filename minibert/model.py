@@ -212,7 +212,13 @@ def load_checked(directory: Path, cfg: DistilBertConfig, with_head: bool) -> dic
             f"{directory / source[stray[0]]}: tensor {stray[0]} is not part of the model config.json "
             f"describes (n_layers={cfg.n_layers}); {len(stray)} such tensor(s)"
         )
-    return {k.removeprefix(prefix) if k.startswith(prefix) else k: tensors[k] for k in wanted}
+    state = {k.removeprefix(prefix) if k.startswith(prefix) else k: tensors[k] for k in wanted}
+    for k, v in state.items():
+        if v.ndim == 2 and "_embeddings" not in k:
+            # Linear weights keep torch's (out, in) shape but go to column-major memory, so that
+            # weight.T in `linear` is row-major (in, out): BLAS runs that several times faster.
+            state[k] = np.asfortranarray(v)
+    return state
 
 
 def nest(flat: dict[str, np.ndarray]) -> Params:
