@@ -48,6 +48,7 @@ CHECKPOINT_FILES: tuple[str, ...] = (
     "vocab.txt",
     "tokenizer_config.json",
     "special_tokens_map.json",
+    "added_tokens.json",  # legacy list of extra tokens, read by the tokenizer when present
 )
 
 _FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")

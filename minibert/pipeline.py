@@ -127,7 +127,8 @@ def _items(inputs: object) -> list[Item]:
                 x.get("text_pair"), str
             ):
                 raise ValueError(f"inputs[{i}] must be {{'text': str, 'text_pair': str}}, got keys {sorted(x)}")
-            items.append((x["text"], x["text_pair"]))
+            # An empty pair means "no pair", as in transformers (it tokenizes each dict on its own).
+            items.append((x["text"], x["text_pair"] or None))
         else:
             raise TypeError(f"inputs[{i}] is {type(x).__name__}; expected str or {{'text', 'text_pair'}} dict")
     return items
