@@ -39,6 +39,18 @@ def _perturb_layer_norms(model, generator) -> None:
                 module.bias.copy_(0.1 * torch.randn(shape, generator=generator))
 
 
+def _spread_head(model, generator) -> None:
+    """transformers' head init (std 0.02) gives logits of ~0.01, so every text gets the same label and a
+    1e-5 logit tolerance is lax. Re-draw the head with std 1/sqrt(dim) so logits are O(1) and labels vary."""
+    import torch
+
+    with torch.no_grad():
+        for layer in (model.pre_classifier, model.classifier):
+            fan_in = layer.weight.shape[1]
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * fan_in**-0.5)
+            layer.bias.copy_(0.1 * torch.randn(layer.bias.shape, generator=generator))
+
+
 def make_random_distilbert(
     outdir,
     *,
@@ -76,6 +88,7 @@ def make_random_distilbert(
     model = DistilBertForSequenceClassification(config).eval()
     generator = torch.Generator().manual_seed(seed + 1)
     _perturb_layer_norms(model, generator)
+    _spread_head(model, generator)
     model.save_pretrained(outdir)
 
     shutil.copyfile(MINILM_DIR / "vocab.txt", outdir / "vocab.txt")
@@ -147,6 +160,7 @@ def make_minilm_distilbert(outdir, *, num_labels: int = 2, seed: int = 0) -> Pat
     model = DistilBertForSequenceClassification(config).eval()
     mapped = map_bert_to_distilbert(load_file(MINILM_DIR / "model.safetensors"), n_layers=6)
     model.distilbert.load_state_dict(mapped, strict=True)
+    _spread_head(model, torch.Generator().manual_seed(seed + 1))
     model.save_pretrained(outdir)
 
     for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
