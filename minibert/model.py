@@ -320,7 +320,11 @@ class DistilBertModel:
         config = DistilBertConfig.from_pretrained(directory)
         return cls(config, load_checked(Path(directory), config, with_head=False), backend)
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None) -> BaseModelOutput:
+    def __call__(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, token_type_ids: object = None
+    ) -> BaseModelOutput:
+        # token_type_ids is accepted so that model(**transformers_tokenizer(...)) works; DistilBERT has no
+        # token-type embeddings and ignores it, exactly as transformers' DistilBertModel does.
         ids, mask = check_inputs(input_ids, attention_mask, self.config)
         return BaseModelOutput(distilbert(ids, mask, self.params, self.config, self.ops))
 
@@ -345,7 +349,9 @@ class DistilBertForSequenceClassification:
         config = DistilBertConfig.from_pretrained(directory)
         return cls(config, load_checked(Path(directory), config, with_head=True), backend)
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None) -> SequenceClassifierOutput:
+    def __call__(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, token_type_ids: object = None
+    ) -> SequenceClassifierOutput:
         hidden = self.distilbert(input_ids, attention_mask).last_hidden_state
         return SequenceClassifierOutput(classification_head(hidden, self.params, self.ops))
 

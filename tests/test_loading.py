@@ -173,3 +173,11 @@ def test_fully_masked_row_is_finite_and_equals_torch(tiny_dir):
         got = minibert.AutoModel.from_pretrained(tiny_dir, backend=backend)(IDS, mask).last_hidden_state
         assert np.isfinite(got).all()
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_transformers_tokenizer_output_is_accepted(tiny_dir):
+    # transformers 5's tokenizer also returns token_type_ids; DistilBERT ignores them, in torch and here.
+    model = minibert.AutoModelForSequenceClassification.from_pretrained(tiny_dir)
+    types = np.zeros_like(IDS)
+    types[0, 3:] = 1
+    np.testing.assert_array_equal(model(IDS, MASK, token_type_ids=types).logits, model(IDS, MASK).logits)
