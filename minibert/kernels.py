@@ -5,6 +5,9 @@ The Numba versions compute the same thing in one pass over memory, with float64 
 that they agree with the reference to ~1e-7; tests/test_kernels.py checks each pair.
 
 Matrix products are not here: NumPy hands them to BLAS, which is already as fast as it gets.
+The kernels are single-threaded on purpose: BLAS already keeps both cores busy, and a second
+thread pool (Numba's parallel=True) spinning against OpenBLAS's made a forward pass 5-20x slower
+on this 2-core machine (benchmarks/ has the numbers).
 Kernels compile lazily on first call and are cached on disk (`cache=True`), so `import minibert`
 stays cheap and only the very first run on a machine pays the compile.
 """
@@ -34,10 +37,10 @@ def layer_norm_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: f
     return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _layer_norm_rows(x, weight, bias, eps, out):  # [N, C] -> [N, C]
     n, c = x.shape
-    for i in numba.prange(n):
+    for i in range(n):
         mean = 0.0
         for j in range(c):
             mean += x[i, j]
@@ -73,10 +76,10 @@ def gelu_numpy(x: np.ndarray) -> np.ndarray:
     return (0.5 * x64 * (1.0 + _erf(x64 / math.sqrt(2.0)).astype(np.float64))).astype(np.float32)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _gelu_flat(x, out):  # [N] -> [N]
     inv_sqrt2 = 1.0 / math.sqrt(2.0)
-    for i in numba.prange(x.size):
+    for i in range(x.size):
         v = np.float64(x[i])
         out[i] = 0.5 * v * (1.0 + math.erf(v * inv_sqrt2))
 
@@ -105,10 +108,10 @@ def attention_softmax_numpy(scores: np.ndarray, mask_bias: np.ndarray) -> np.nda
     return (scores / scores.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _attention_softmax_rows(scores, mask_bias, out):  # [B, H, T, T], [B, T] -> [B, H, T, T]
     b_, h_, t_, k_ = scores.shape
-    for r in numba.prange(b_ * h_ * t_):
+    for r in range(b_ * h_ * t_):
         b = r // (h_ * t_)
         h = (r // t_) % h_
         t = r % t_
