@@ -78,7 +78,7 @@ def gelu_numpy(x: np.ndarray) -> np.ndarray:
 
 # The Numba twin cannot afford a libm call per element (15 ns). It evaluates a rational
 # approximation, erf(z) ~ z P(z^2) / Q(z^2) on |z| <= 4 (the float32 erf of Eigen and XLA), in
-# float64: max |error| 6.5e-8 against math.erf, and erf(z) = +-1 to float32 precision beyond.
+# float64: max |error| 6.5e-8 against math.erf; beyond, erf(z) = +-1 (true to 1.5e-8).
 # No calls and no branches, so LLVM vectorises the loop (~1.5 ns per element).
 _ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
           -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
@@ -92,11 +92,13 @@ def _gelu_flat(x, out):  # [N] -> [N]
     q0, q1, q2, q3, q4 = _ERF_Q
     for i in range(x.size):
         v = np.float64(x[i])
-        z = min(max(v * 0.7071067811865476, -4.0), 4.0)  # x / sqrt(2), clamped
+        u = v * 0.7071067811865476  # x / sqrt(2)
+        z = min(max(u, -4.0), 4.0)
         z2 = z * z
         p = (((((p0 * z2 + p1) * z2 + p2) * z2 + p3) * z2 + p4) * z2 + p5) * z2 + p6
         q = (((q0 * z2 + q1) * z2 + q2) * z2 + q3) * z2 + q4
-        out[i] = 0.5 * v * (1.0 + z * p / q)
+        erf = 1.0 if u > 4.0 else (-1.0 if u < -4.0 else z * p / q)  # exact tails: GELU(-1e4) = 0
+        out[i] = 0.5 * v * (1.0 + erf)
 
 
 def gelu_numba(x: np.ndarray) -> np.ndarray:
