@@ -115,44 +115,43 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Attention softmax: add the padding mask to the scores, then softmax over the keys.
+# Attention softmax: scale the raw scores, add the padding mask, softmax over the keys.
 
 
-def attention_softmax_numpy(scores: np.ndarray, mask_bias: np.ndarray) -> np.ndarray:
-    # scores [B, H, T, T], mask_bias [B, T] (0 for real keys, MASK_MIN for padding) -> [B, H, T, T]
-    scores = scores + mask_bias[:, None, None, :]
+def attention_softmax_numpy(scores: np.ndarray, scale: float, mask_bias: np.ndarray) -> np.ndarray:
+    # scores [B, H, T, T] = q @ k^T, mask_bias [B, T] (0 for real keys, MASK_MIN for padding) -> [B, H, T, T]
+    scores = scores * np.float32(scale) + mask_bias[:, None, None, :]  # float32, in torch's order
     scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return (scores / scores.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _attention_softmax_rows(scores, mask_bias, out):  # [B, H, T, T], [B, T] -> [B, H, T, T]
-    b_, h_, t_, k_ = scores.shape
-    for r in range(b_ * h_ * t_):
-        b = r // (h_ * t_)
-        h = (r // t_) % h_
-        t = r % t_
-        m = -np.inf
-        for k in range(k_):
-            v = scores[b, h, t, k] + mask_bias[b, k]  # float32 add, as in torch
-            out[b, h, t, k] = v
-            m = max(m, v)
-        total = 0.0
-        for k in range(k_):
-            e = math.exp(np.float64(out[b, h, t, k]) - m)
-            out[b, h, t, k] = e
-            total += e
-        inv = 1.0 / total
-        for k in range(k_):
-            out[b, h, t, k] = out[b, h, t, k] * inv
+def _attention_softmax_rows(scores, scale, mask_bias, out):  # [B, R, T], [B, T] -> [B, R, T]; R = H * T
+    B, R, T = scores.shape
+    for b in range(B):
+        for r in range(R):
+            m = np.float32(-np.inf)
+            for t in range(T):
+                v = scores[b, r, t] * scale + mask_bias[b, t]
+                out[b, r, t] = v
+                m = max(m, v)
+            total = 0.0  # float64 sum of float32 exps
+            for t in range(T):
+                e = math.exp(out[b, r, t] - m)
+                out[b, r, t] = e
+                total += e
+            inv = np.float32(1.0 / total)
+            for t in range(T):
+                out[b, r, t] *= inv
 
 
-def attention_softmax_numba(scores: np.ndarray, mask_bias: np.ndarray) -> np.ndarray:
-    # scores [B, H, T, T], mask_bias [B, T] -> [B, H, T, T]
-    scores = np.ascontiguousarray(scores)
-    out = np.empty_like(scores, dtype=np.float32)
-    _attention_softmax_rows(scores, np.ascontiguousarray(mask_bias, dtype=np.float32), out)
-    return out
+def attention_softmax_numba(scores: np.ndarray, scale: float, mask_bias: np.ndarray) -> np.ndarray:
+    # scores [B, H, T, T], mask_bias [B, T] -> [B, H, T, T]; one pass per row instead of five
+    B, H, T, K = scores.shape
+    rows = np.ascontiguousarray(scores).reshape(B, H * T, K)
+    out = np.empty_like(rows, dtype=np.float32)
+    _attention_softmax_rows(rows, np.float32(scale), np.ascontiguousarray(mask_bias, dtype=np.float32), out)
+    return out.reshape(scores.shape)
 
 
 # ---------------------------------------------------------------------------------------------

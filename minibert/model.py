@@ -72,8 +72,8 @@ def self_attention(x: np.ndarray, mask_bias: np.ndarray, p: Params, n_heads: int
     q = split_heads(linear(x, p["q_lin"]))
     k = split_heads(linear(x, p["k_lin"]))
     v = split_heads(linear(x, p["v_lin"]))
-    scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(D**-0.5)  # [B, H, T, T]: query t vs key s
-    weights = ops.attention_softmax(scores, mask_bias)  # [B, H, T, T], each row sums to 1
+    scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, T]: query t vs key s
+    weights = ops.attention_softmax(scores, D**-0.5, mask_bias)  # softmax(scores/sqrt(D) + mask), rows sum to 1
     heads = weights @ v  # [B, H, T, D]: weighted mix of the values
     merged = heads.transpose(0, 2, 1, 3).reshape(B, T, C)  # [B, T, C]: heads side by side
     return linear(merged, p["out_lin"])

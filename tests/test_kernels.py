@@ -71,24 +71,23 @@ def test_attention_softmax(T):
     mask[1, T // 2 + 1 :] = 0  # padding at the end of row 1
     mask[2, :] = 0  # a fully padded sequence must not give NaN
     bias = _mask_bias(mask)
-    ref = kernels.attention_softmax_numpy(scores, bias)
-    fast = kernels.attention_softmax_numba(scores, bias)
+    ref = kernels.attention_softmax_numpy(scores, 0.125, bias)
+    fast = kernels.attention_softmax_numba(scores, 0.125, bias)
     assert fast.dtype == ref.dtype == np.float32 and fast.shape == scores.shape
     assert np.isfinite(fast).all() and np.isfinite(ref).all()
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-6)
     np.testing.assert_allclose(fast.sum(-1), 1.0, atol=1e-5)
     if T > 1:
         assert (fast[1][..., T // 2 + 1 :] == 0).all()  # padded keys get exactly zero weight
-    want = torch.softmax(torch.from_numpy(scores) + torch.from_numpy(bias)[:, None, None, :], dim=-1).numpy()
+    want = torch.softmax(torch.from_numpy(scores) * 0.125 + torch.from_numpy(bias)[:, None, None, :], dim=-1).numpy()
     np.testing.assert_allclose(ref, want, rtol=0, atol=1e-6)
 
 
 def test_attention_softmax_accepts_non_contiguous_scores():
     scores = randn(2, 3, 6, 6).transpose(0, 1, 3, 2)
     bias = _mask_bias(np.ones((2, 6), dtype=np.int64))
-    np.testing.assert_allclose(
-        kernels.attention_softmax_numba(scores, bias), kernels.attention_softmax_numpy(scores, bias), atol=1e-6
-    )
+    fast = kernels.attention_softmax_numba(scores, 0.125, bias)
+    np.testing.assert_allclose(fast, kernels.attention_softmax_numpy(scores, 0.125, bias), rtol=0, atol=1e-6)
 
 
 def test_public_softmax_matches_torch():
