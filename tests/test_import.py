@@ -9,7 +9,10 @@ import minibert
 from minibert import kernels
 heavy = sorted(m for m in ("torch", "transformers", "tensorflow", "jax") if m in sys.modules)
 assert not heavy, f"import minibert imported {heavy}"
-compiled = [k for k in ("_layer_norm_rows", "_gelu_flat", "_attention_softmax_rows") if getattr(kernels, k).signatures]
+from numba.core.registry import CPUDispatcher
+jitted = {k: v for k, v in vars(kernels).items() if isinstance(v, CPUDispatcher)}
+assert len(jitted) >= 3, f"expected the Numba kernels in minibert.kernels, found {sorted(jitted)}"
+compiled = [k for k, v in jitted.items() if v.signatures]
 assert not compiled, f"kernels compiled at import: {compiled}"
 print("ok")
 """
