@@ -37,7 +37,7 @@ def layer_norm_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: f
     return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})  # reassoc: vectorised sums
 def _layer_norm_rows(x, weight, bias, eps, out):  # [N, C] -> [N, C]
     n, c = x.shape
     for i in range(n):
