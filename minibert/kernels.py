@@ -4,7 +4,8 @@ The NumPy versions are the definition: short, obviously right, and what `backend
 The Numba versions compute the same thing in one pass over memory, with float64 accumulators so
 that they agree with the reference to ~1e-7; tests/test_kernels.py checks each pair.
 
-Matrix products are not here: NumPy hands them to BLAS, which is already as fast as it gets.
+Matrix products go to BLAS through NumPy; the only choice made here is the order of the call
+(`linear_blas`), which matters for short inputs.
 The kernels are single-threaded on purpose: BLAS already keeps both cores busy, and a second
 thread pool (Numba's parallel=True) spinning against OpenBLAS's made a forward pass 5-20x slower
 on this 2-core machine (benchmarks/ has the numbers).
@@ -109,6 +110,27 @@ def gelu_numba(x: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
+# ---------------------------------------------------------------------------------------------
+# Linear layer: x @ W^T + b. Both versions are BLAS; the fast one only picks the call order.
+
+
+def linear_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    # [N, n_in], weight [n_out, n_in] -> [N, n_out]
+    return x @ weight.T + bias
+
+
+SKINNY_ROWS = 64
+
+
+def linear_blas(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    # [N, n_in], weight [n_out, n_in] -> [N, n_out]. For a few rows (one short text) OpenBLAS
+    # computes the same product as (W x^T)^T about 30% faster than as x W^T; for many rows the
+    # plain order is as fast or faster (benchmarks/results.md has the measurements).
+    if x.shape[0] <= SKINNY_ROWS:
+        return np.add((weight @ x.T).T, bias, order="C")
+    return x @ weight.T + bias
+
+
 def relu(x: np.ndarray) -> np.ndarray:
     # [...] -> [...]; already one fast NumPy pass, no twin needed.
     return np.maximum(x, np.float32(0))
@@ -172,8 +194,9 @@ def attention_softmax_numba(scores: np.ndarray, scale: float, mask_bias: np.ndar
 
 
 class Ops(NamedTuple):
-    """The kernels a forward pass uses; model.py calls these and nothing else element-wise."""
+    """The operations a forward pass takes from its backend; model.py does the rest in plain NumPy."""
 
+    linear: object
     layer_norm: object
     gelu: object
     relu: object
@@ -181,8 +204,8 @@ class Ops(NamedTuple):
 
 
 BACKENDS: dict[str, Ops] = {
-    "numpy": Ops(layer_norm_numpy, gelu_numpy, relu, attention_softmax_numpy),
-    "numba": Ops(layer_norm_numba, gelu_numba, relu, attention_softmax_numba),
+    "numpy": Ops(linear_numpy, layer_norm_numpy, gelu_numpy, relu, attention_softmax_numpy),
+    "numba": Ops(linear_blas, layer_norm_numba, gelu_numba, relu, attention_softmax_numba),
 }
 BACKEND_ENV = "MINIBERT_BACKEND"
 

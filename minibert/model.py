@@ -42,9 +42,9 @@ Params = dict  # a nested dict of float32 arrays, shaped like the checkpoint's k
 # The architecture: one pure function per step.
 
 
-def linear(x: np.ndarray, p: Params) -> np.ndarray:
-    # [..., n_in] -> [..., n_out];  p["weight"] is [n_out, n_in] as in torch
-    out = x.reshape(-1, x.shape[-1]) @ p["weight"].T + p["bias"]
+def linear(x: np.ndarray, p: Params, ops: Ops) -> np.ndarray:
+    # [..., n_in] -> [..., n_out]: x @ weight.T + bias, with weight [n_out, n_in] as torch stores it
+    out = ops.linear(x.reshape(-1, x.shape[-1]), p["weight"], p["bias"])
     return out.reshape(*x.shape[:-1], -1)
 
 
@@ -69,20 +69,20 @@ def self_attention(x: np.ndarray, mask_bias: np.ndarray, p: Params, n_heads: int
     def split_heads(t):  # [B, T, C] -> [B, H, T, D]
         return t.reshape(B, T, n_heads, D).transpose(0, 2, 1, 3)
 
-    q = split_heads(linear(x, p["q_lin"]))
-    k = split_heads(linear(x, p["k_lin"]))
-    v = split_heads(linear(x, p["v_lin"]))
+    q = split_heads(linear(x, p["q_lin"], ops))
+    k = split_heads(linear(x, p["k_lin"], ops))
+    v = split_heads(linear(x, p["v_lin"], ops))
     scores = q @ k.transpose(0, 1, 3, 2)  # [B, H, T, T]: query t vs key s
     weights = ops.attention_softmax(scores, D**-0.5, mask_bias)  # softmax(scores/sqrt(D) + mask), rows sum to 1
     heads = weights @ v  # [B, H, T, D]: weighted mix of the values
     merged = heads.transpose(0, 2, 1, 3).reshape(B, T, C)  # [B, T, C]: heads side by side
-    return linear(merged, p["out_lin"])
+    return linear(merged, p["out_lin"], ops)
 
 
 def ffn(x: np.ndarray, p: Params, activation: str, ops: Ops) -> np.ndarray:
     # [B, T, C] -> [B, T, F] -> [B, T, C], applied to each token on its own
     act = ops.gelu if activation == "gelu" else ops.relu
-    return linear(act(linear(x, p["lin1"])), p["lin2"])
+    return linear(act(linear(x, p["lin1"], ops)), p["lin2"], ops)
 
 
 def transformer_block(x: np.ndarray, mask_bias: np.ndarray, p: Params, cfg: DistilBertConfig, ops: Ops):
@@ -109,7 +109,7 @@ def distilbert(
 def classification_head(hidden: np.ndarray, p: Params, ops: Ops) -> np.ndarray:
     # [B, T, C] -> [B, L]: the [CLS] token's final vector summarises the sequence
     cls = hidden[:, 0]  # [B, C]
-    return linear(ops.relu(linear(cls, p["pre_classifier"])), p["classifier"])
+    return linear(ops.relu(linear(cls, p["pre_classifier"], ops)), p["classifier"], ops)
 
 
 def sinusoidal_position_embeddings(n_pos: int, dim: int) -> np.ndarray:
@@ -212,13 +212,7 @@ def load_checked(directory: Path, cfg: DistilBertConfig, with_head: bool) -> dic
             f"{directory / source[stray[0]]}: tensor {stray[0]} is not part of the model config.json "
             f"describes (n_layers={cfg.n_layers}); {len(stray)} such tensor(s)"
         )
-    state = {k.removeprefix(prefix) if k.startswith(prefix) else k: tensors[k] for k in wanted}
-    for k, v in state.items():
-        if v.ndim == 2 and "_embeddings" not in k:
-            # Linear weights keep torch's (out, in) shape but go to column-major memory, so that
-            # weight.T in `linear` is row-major (in, out): BLAS runs that several times faster.
-            state[k] = np.asfortranarray(v)
-    return state
+    return {k.removeprefix(prefix) if k.startswith(prefix) else k: tensors[k] for k in wanted}
 
 
 def nest(flat: dict[str, np.ndarray]) -> Params:

@@ -109,3 +109,17 @@ def test_backend_selection(monkeypatch):
         kernels.get_ops()
     with pytest.raises(ValueError, match="backend"):
         kernels.get_ops("torch")
+
+
+@pytest.mark.parametrize("rows", [1, 7, 64, 65, 300])
+@pytest.mark.parametrize("n_in, n_out", [(48, 200), (200, 48)])
+def test_linear_call_orders_agree(rows, n_in, n_out):
+    # Both are float32 BLAS products; only the summation order differs, so they agree to a few
+    # float32 ulps of the result (|y| ~ sqrt(n_in) here), and both match torch's linear.
+    x, w, b = randn(rows, n_in), randn(n_out, n_in), randn(n_out)
+    ref = kernels.linear_numpy(x, w, b)
+    fast = kernels.linear_blas(x, w, b)
+    assert fast.dtype == np.float32 and fast.flags.c_contiguous and fast.shape == (rows, n_out)
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-5)
+    want = torch.nn.functional.linear(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)).numpy()
+    np.testing.assert_allclose(ref, want, rtol=0, atol=1e-5)
