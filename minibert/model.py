@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -295,24 +296,33 @@ class SequenceClassifierOutput(ModelOutput):
 # The models, with the transformers API.
 
 
-class DistilBertModel:
+M = TypeVar("M", bound="DistilBertPreTrainedModel")
+
+
+class DistilBertPreTrainedModel:
+    """What both models share: loading a checkpoint into a checked state dict."""
+
+    with_head = False  # does the checkpoint need pre_classifier/classifier tensors?
+
+    @classmethod
+    def from_pretrained(
+        cls: type[M], name_or_path: str | os.PathLike, *, revision: str | None = None, backend: str | None = None
+    ) -> M:
+        """A hub id (downloaded into the HF cache) or a local directory with config.json + model.safetensors.
+        backend: "numba" (default) or "numpy" (the pure-NumPy reference path); see kernels.py."""
+        directory = Path(resolve_checkpoint(name_or_path, revision))
+        config = DistilBertConfig.from_pretrained(directory)
+        return cls(config, load_checked(directory, config, with_head=cls.with_head), backend)
+
+
+class DistilBertModel(DistilBertPreTrainedModel):
     """The encoder: token ids -> one contextual vector per token."""
 
     def __init__(self, config: DistilBertConfig, state_dict: dict[str, np.ndarray], backend: str | None = None):
         self.config = config
         self.state_dict = state_dict
         self.params = nest(state_dict)
-        self.backend = backend
         self.ops = get_ops(backend)
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, backend: str | None = None
-    ) -> DistilBertModel:
-        """A hub id (downloaded into the HF cache) or a local directory with config.json + model.safetensors."""
-        directory = resolve_checkpoint(name_or_path, revision)
-        config = DistilBertConfig.from_pretrained(directory)
-        return cls(config, load_checked(Path(directory), config, with_head=False), backend)
 
     def __call__(
         self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, token_type_ids: object = None
@@ -323,8 +333,10 @@ class DistilBertModel:
         return BaseModelOutput(distilbert(ids, mask, self.params, self.config, self.ops))
 
 
-class DistilBertForSequenceClassification:
+class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
     """The encoder plus a two-layer head on [CLS]: token ids -> one logit per label."""
+
+    with_head = True
 
     def __init__(self, config: DistilBertConfig, state_dict: dict[str, np.ndarray], backend: str | None = None):
         head = classifier_shapes(config)
@@ -333,15 +345,6 @@ class DistilBertForSequenceClassification:
         self.distilbert = DistilBertModel(config, {k: v for k, v in state_dict.items() if k not in head}, backend)
         self.params = nest({k: v for k, v in state_dict.items() if k in head})
         self.ops = self.distilbert.ops
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, backend: str | None = None
-    ) -> DistilBertForSequenceClassification:
-        """A hub id (downloaded into the HF cache) or a local directory with config.json + model.safetensors."""
-        directory = resolve_checkpoint(name_or_path, revision)
-        config = DistilBertConfig.from_pretrained(directory)
-        return cls(config, load_checked(Path(directory), config, with_head=True), backend)
 
     def __call__(
         self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, token_type_ids: object = None
