@@ -18,8 +18,9 @@ Parameter names equal the checkpoint keys of Hugging Face's modeling_distilbert.
 `sa_layer_norm`, `ffn.lin1`, `pre_classifier`, ...), so loading is a dictionary walk. Linear
 weights are stored as torch stores them, (out, in), hence `x @ weight.T`.
 
-The element-wise steps (LayerNorm, GELU, attention softmax) come from `ops`, the backend chosen in
-kernels.py: NumPy reference or Numba. Everything else is NumPy and BLAS.
+The hot steps (linear, LayerNorm, GELU, attention softmax) come from `ops`, the backend chosen in
+kernels.py: the NumPy reference or the fast path (Numba kernels, BLAS in its fastest call order).
+Everything else is plain NumPy.
 """
 
 from __future__ import annotations
