@@ -15,7 +15,7 @@ or step by step, as with transformers:
 from .config import DistilBertConfig
 from .hub import DEFAULT_CHECKPOINT, DEFAULT_REVISION, CheckpointNotFoundError
 from .kernels import softmax
-from .model import (
+from .modeling import (
     AutoModel,
     AutoModelForSequenceClassification,
     BaseModelOutput,

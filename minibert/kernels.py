@@ -1,8 +1,10 @@
 """The element-wise hot loops of DistilBERT, each as a NumPy reference beside its Numba twin.
 
 The NumPy versions are the definition: short, obviously right, and what `backend="numpy"` runs.
-The Numba versions compute the same thing in one pass over memory, with float64 accumulators so
-that they agree with the reference to ~1e-7; tests/test_kernels.py checks each pair.
+The Numba versions compute the same thing in one pass over memory, with float64 accumulators;
+tests/test_kernels.py checks each pair against a float64 evaluation, within the float32 error model.
+Every op keeps its input's dtype: float32 by default, float64 in the exact reference mode
+(`dtype="float64"`), where Numba compiles a float64 specialisation of each kernel.
 
 Matrix products go to BLAS through NumPy; the only choice made here is the order of the call
 (`linear_blas`), which matters for short inputs.
@@ -23,8 +25,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-# Additive attention-mask value for padded keys. finfo.min, not -inf: a row whose keys are all
-# padding then softmaxes to a uniform row instead of 0/0 = NaN (this is what transformers does).
+# Additive attention-mask value for padded keys: finfo(dtype).min, not -inf, so that a row whose
+# keys are all padding softmaxes to a uniform row instead of 0/0 = NaN (this is what transformers does).
+# This is float32's; the float64 mode uses np.finfo(np.float64).min.
 MASK_MIN = np.finfo(np.float32).min
 
 
@@ -36,7 +39,7 @@ def layer_norm_numpy(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: f
     # [..., C] -> [..., C]
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+    return ((x - mean) / np.sqrt(var + eps) * weight + bias).astype(x.dtype, copy=False)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})  # reassoc: vectorised sums
@@ -59,7 +62,7 @@ def _layer_norm_rows(x, weight, bias, eps, out):  # [N, C] -> [N, C]
 def layer_norm_numba(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     # [..., C] -> [..., C]
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
-    out = np.empty_like(rows, dtype=np.float32)
+    out = np.empty_like(rows)
     _layer_norm_rows(rows, weight, bias, eps, out)
     return out.reshape(x.shape)
 
@@ -73,9 +76,9 @@ _erf = np.frompyfunc(math.erf, 1, 1)
 
 
 def gelu_numpy(x: np.ndarray) -> np.ndarray:
-    # [...] -> [...]
+    # [...] -> [...], evaluated in float64 and rounded once to x's dtype
     x64 = x.astype(np.float64)
-    return (0.5 * x64 * (1.0 + _erf(x64 / math.sqrt(2.0)).astype(np.float64))).astype(np.float32)
+    return (0.5 * x64 * (1.0 + _erf(x64 / math.sqrt(2.0)).astype(np.float64))).astype(x.dtype)
 
 
 # The Numba twin cannot afford a libm call per element (15 ns). It evaluates a rational
@@ -103,11 +106,20 @@ def _gelu_flat(x, out):  # [N] -> [N]
         out[i] = 0.5 * v * (1.0 + erf)
 
 
+# The float64 mode needs erf to float64 accuracy, which the rational form above does not have:
+# there, libm's erf per element (slow, but the float64 mode is the exact reference, not the fast one).
+@numba.njit(cache=True, error_model="numpy")
+def _gelu_flat_exact(x, out):  # [N] -> [N]
+    for i in range(x.size):
+        v = x[i]
+        out[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
+
+
 def gelu_numba(x: np.ndarray) -> np.ndarray:
     # [...] -> [...]
     flat = np.ascontiguousarray(x).reshape(-1)
-    out = np.empty_like(flat, dtype=np.float32)
-    _gelu_flat(flat, out)
+    out = np.empty_like(flat)
+    (_gelu_flat if flat.dtype == np.float32 else _gelu_flat_exact)(flat, out)
     return out.reshape(x.shape)
 
 
@@ -133,8 +145,8 @@ def linear_blas(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
 
 
 def relu(x: np.ndarray) -> np.ndarray:
-    # [...] -> [...]; already one fast NumPy pass, no twin needed.
-    return np.maximum(x, np.float32(0))
+    # [...] -> [...]; already one fast NumPy pass, no twin needed. (A Python 0 keeps x's dtype.)
+    return np.maximum(x, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,10 +154,10 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 
 def attention_softmax_numpy(scores: np.ndarray, scale: float, mask_bias: np.ndarray) -> np.ndarray:
-    # scores [B, H, T, T] = q @ k^T, mask_bias [B, T] (0 for real keys, MASK_MIN for padding) -> [B, H, T, T]
-    scores = scores * np.float32(scale) + mask_bias[:, None, None, :]  # float32, in torch's order
+    # scores [B, H, T, T] = q @ k^T, mask_bias [B, T] (0 for real keys, finfo.min for padding) -> [B, H, T, T]
+    scores = scores * scores.dtype.type(scale) + mask_bias[:, None, None, :]  # in scores' dtype, in torch's order
     scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return (scores / scores.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return scores / scores.sum(axis=-1, keepdims=True)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -154,7 +166,7 @@ def _scale_mask_shift_rows(scores, scale, mask_bias, out):  # [B, R, T], [B, T] 
     B, R, T = scores.shape
     for b in range(B):
         for r in range(R):
-            m = np.float32(-np.inf)
+            m = -np.inf
             for t in range(T):
                 v = scores[b, r, t] * scale + mask_bias[b, t]
                 out[b, r, t] = v
@@ -172,17 +184,18 @@ def _normalize_rows(e):  # [B, R, T] -> [B, R, T], each row divided by its (floa
             total = 0.0
             for t in range(T):
                 total += e[b, r, t]
-            inv = np.float32(1.0 / total)
+            inv = 1.0 / total
             for t in range(T):
-                e[b, r, t] *= inv
+                e[b, r, t] *= inv  # product in float64, rounded once on store
 
 
 def attention_softmax_numba(scores: np.ndarray, scale: float, mask_bias: np.ndarray) -> np.ndarray:
     # scores [B, H, T, T], mask_bias [B, T] -> [B, H, T, T]
     B, H, T, K = scores.shape
     rows = np.ascontiguousarray(scores).reshape(B, H * T, K)
-    out = np.empty_like(rows, dtype=np.float32)
-    _scale_mask_shift_rows(rows, np.float32(scale), np.ascontiguousarray(mask_bias, dtype=np.float32), out)
+    out = np.empty_like(rows)
+    dtype = rows.dtype.type
+    _scale_mask_shift_rows(rows, dtype(scale), np.ascontiguousarray(mask_bias, dtype=rows.dtype), out)
     # The exp itself is NumPy's: SIMD-vectorised, ~10x faster than the libm call per element that a
     # Numba loop makes.
     np.exp(out, out=out)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .hub import DEFAULT_CHECKPOINT
 from .kernels import softmax
-from .model import DistilBertForSequenceClassification
+from .modeling import DistilBertForSequenceClassification
 from .tokenizer import AutoTokenizer, DistilBertTokenizer
 
 TASKS = ("sentiment-analysis", "text-classification")
