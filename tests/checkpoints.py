@@ -98,6 +98,20 @@ def make_random_distilbert(
     return outdir
 
 
+def scale_head(src, outdir, *, factor: float) -> Path:
+    """A copy of checkpoint `src` whose classifier weight and bias are multiplied by `factor` (exact in float32
+    for a power of two; for other factors the scaled values are simply the new checkpoint's weights)."""
+    from safetensors.numpy import load_file, save_file
+
+    src, outdir = Path(src), Path(outdir)
+    shutil.copytree(src, outdir, dirs_exist_ok=True)
+    tensors = load_file(src / "model.safetensors")
+    for key in ("classifier.weight", "classifier.bias"):
+        tensors[key] = (tensors[key] * factor).astype(tensors[key].dtype)
+    save_file(tensors, outdir / "model.safetensors", metadata={"format": "pt"})
+    return outdir
+
+
 def map_bert_to_distilbert(bert_state: dict, n_layers: int) -> dict:
     """Rename a BertModel state dict to DistilBertModel's; token type 0 is folded into the positions.
 
