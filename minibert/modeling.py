@@ -130,11 +130,27 @@ class DistilBertPreTrainedModel:
         dtype = check_dtype(dtype)
         directory = Path(resolve_checkpoint(name_or_path, revision))
         config = DistilBertConfig.from_pretrained(directory)
-        return cls(config, load_checked(directory, config, with_head=cls.with_head, dtype=dtype), backend)
+        model = cls(config, load_checked(directory, config, with_head=cls.with_head, dtype=dtype), backend)
+        model._source = (directory, backend, dtype.name)
+        return model
 
     @property
     def dtype(self) -> np.dtype:
         return next(iter(self.state_dict.values())).dtype
+
+    def __reduce_ex__(self, protocol: int):
+        # A model read from a directory travels to another process (multiprocessing's spawn, Dask) as "load this
+        # directory": the child maps the same file read-only and shares its pages, instead of unpickling a
+        # writeable copy of every weight. A model built from arrays pickles its arrays.
+        source = getattr(self, "_source", None)
+        if source is None:
+            return super().__reduce_ex__(protocol)
+        directory, backend, dtype = source
+        return _load, (type(self), str(directory), backend, dtype)
+
+
+def _load(cls: type[M], directory: str, backend: str | None, dtype: str) -> M:
+    return cls.from_pretrained(directory, backend=backend, dtype=dtype)
 
 
 def _tuple(arrays: list[np.ndarray] | None) -> tuple[np.ndarray, ...] | None:
