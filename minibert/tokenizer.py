@@ -130,7 +130,10 @@ class DistilBertTokenizer:
         json_file, vocab_file = directory / "tokenizer.json", directory / "vocab.txt"
         file_padding = file_truncation = None
         if json_file.is_file():
-            backend = Tokenizer.from_file(str(json_file))
+            try:
+                backend = Tokenizer.from_file(str(json_file))
+            except Exception as e:  # the tokenizers library raises a bare Exception for a corrupt file
+                raise ValueError(f"{json_file} is not a readable tokenizer.json: {e}") from e
             if type(backend.model).__name__ != "WordPiece":
                 raise ValueError(
                     f"{json_file} holds a {type(backend.model).__name__} tokenizer; minibert only supports "
@@ -142,6 +145,7 @@ class DistilBertTokenizer:
             backend.no_padding()
             backend.no_truncation()
         elif vocab_file.is_file():
+            _check_vocab(vocab_file, tokens)
             backend = _build_wordpiece(vocab_file, config, tokens["unk_token"])
         else:
             raise FileNotFoundError(f"{directory} has neither tokenizer.json nor vocab.txt; cannot build a tokenizer")
@@ -458,6 +462,17 @@ def _read_json(path: Path) -> dict:
 def _token_content(value: Any) -> str:
     """A special token as stored in the configs: a plain string or a serialised AddedToken dict."""
     return value["content"] if isinstance(value, dict) else str(value)
+
+
+def _check_vocab(vocab_file: Path, tokens: dict[str, str]) -> None:
+    """An empty vocab.txt, or one without its unknown token, would fail on every call deep inside tokenizers."""
+    with open(vocab_file, encoding="utf-8") as f:
+        vocab = {line.rstrip("\n") for line in f}
+    vocab.discard("")
+    if not vocab:
+        raise ValueError(f"{vocab_file} is empty; it must list the WordPiece vocabulary, one token per line")
+    if tokens["unk_token"] not in vocab:
+        raise ValueError(f"{vocab_file} lacks the unknown token {tokens['unk_token']!r} that WordPiece needs")
 
 
 def _build_wordpiece(vocab_file: Path, config: dict, unk_token: str) -> Tokenizer:
