@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from error_model import check_fp32
 from safetensors.numpy import load_file, save_file
 from safetensors.torch import save_file as save_torch
 
@@ -40,13 +41,19 @@ def logits_of(directory):
     return minibert.AutoModelForSequenceClassification.from_pretrained(directory)(IDS, MASK).logits
 
 
+def torch_logits(directory, mask=MASK, double=False, head=True):
+    auto = transformers.AutoModelForSequenceClassification if head else transformers.AutoModel
+    ref = auto.from_pretrained(directory, attn_implementation="eager").eval()
+    ref = ref.double() if double else ref
+    with torch.no_grad():
+        out = ref(input_ids=torch.tensor(IDS), attention_mask=torch.tensor(mask))
+    return (out.logits if head else out.last_hidden_state).numpy()
+
+
 def test_loads_the_transformers_file_and_matches_torch(tiny_dir):
     model = minibert.AutoModelForSequenceClassification.from_pretrained(tiny_dir)
     assert model.config.num_labels == 3 and model.config.n_layers == 2
-    ref = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_dir, attn_implementation="eager")
-    with torch.no_grad():
-        want = ref.eval()(input_ids=torch.tensor(IDS), attention_mask=torch.tensor(MASK)).logits.numpy()
-    np.testing.assert_allclose(model(IDS, MASK).logits, want, rtol=0, atol=1e-6)
+    check_fp32(model(IDS, MASK).logits, torch_logits(tiny_dir), torch_logits(tiny_dir, double=True))
 
 
 def test_automodel_reads_encoder_of_classification_checkpoint_and_bare_checkpoint(tiny_dir, tmp_path):
@@ -86,16 +93,25 @@ def test_config_with_fewer_layers_than_file_is_refused(tiny_copy):
         logits_of(tiny_copy)
 
 
+HALF_UNIT_ROUNDOFF = {torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_files_are_upcast_exactly(tiny_copy, dtype):
     path = tiny_copy / "model.safetensors"
-    tensors = {k: torch.from_numpy(v).to(dtype) for k, v in load_file(path).items()}
+    fp32 = load_file(path)
+    tensors = {k: torch.from_numpy(v).to(dtype) for k, v in fp32.items()}
     save_torch(tensors, path)
     model = minibert.AutoModelForSequenceClassification.from_pretrained(tiny_copy)
+    u = HALF_UNIT_ROUNDOFF[dtype]
     for key, t in tensors.items():
         got = model.state_dict[key.removeprefix("distilbert.")]
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, t.float().numpy())  # torch's own upcast is the reference
+        # and the half-precision file holds the float32 weights to within its rounding (plus fp16's subnormals)
+        assert (np.abs(got - fp32[key]) <= u * np.abs(fp32[key]) + 2.0**-24).all(), key
+    # the model computes with those weights as torch does with the same file: the float32 error model
+    check_fp32(model(IDS, MASK).logits, torch_logits(tiny_copy), torch_logits(tiny_copy, double=True))
 
 
 def test_pickle_only_checkpoint_is_refused(tiny_copy):
@@ -123,7 +139,7 @@ def test_integer_weights_are_refused(tiny_copy):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        ({"model_type": "bert"}, "model_type 'bert'"),
+        ({"model_type": "gpt2"}, "model_type 'gpt2'"),
         ({"n_heads": 5}, "must divide dim"),
         ({"activation": "swish"}, "activation 'swish'"),
         ({"dim": -3}, "dim must be a positive integer"),
@@ -166,13 +182,12 @@ def test_bad_model_inputs_are_named(tiny_dir, ids, mask, error, message):
 def test_fully_masked_row_is_finite_and_equals_torch(tiny_dir):
     mask = MASK.copy()
     mask[1] = 0
-    ref = transformers.AutoModel.from_pretrained(tiny_dir, attn_implementation="eager").eval()
-    with torch.no_grad():
-        want = ref(input_ids=torch.tensor(IDS), attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
+    want32 = torch_logits(tiny_dir, mask, head=False)
+    want64 = torch_logits(tiny_dir, mask, double=True, head=False)
     for backend in ("numpy", "numba"):
         got = minibert.AutoModel.from_pretrained(tiny_dir, backend=backend)(IDS, mask).last_hidden_state
         assert np.isfinite(got).all()
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        check_fp32(got, want32, want64)
 
 
 def test_transformers_tokenizer_output_is_accepted(tiny_dir):
