@@ -12,16 +12,31 @@ or step by step, as with transformers:
     labels = [model.config.id2label[i] for i in probs.argmax(-1)]
 """
 
-from .config import DistilBertConfig
+from .config import AutoConfig, BertConfig, DistilBertConfig
 from .hub import DEFAULT_CHECKPOINT, DEFAULT_REVISION, CheckpointNotFoundError
 from .kernels import softmax
 from .modeling import (
     AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     BaseModelOutput,
+    BaseModelOutputWithPooling,
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    DistilBertForMaskedLM,
+    DistilBertForQuestionAnswering,
     DistilBertForSequenceClassification,
+    DistilBertForTokenClassification,
     DistilBertModel,
+    MaskedLMOutput,
+    QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
+    TokenClassifierOutput,
 )
 from .pipeline import TextClassificationPipeline, classify, pipeline
 from .tokenizer import AutoTokenizer, BatchEncoding, DistilBertTokenizer
@@ -29,8 +44,25 @@ from .tokenizer import AutoTokenizer, BatchEncoding, DistilBertTokenizer
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoConfig",
     "AutoModel",
+    "AutoModelForMaskedLM",
+    "AutoModelForQuestionAnswering",
     "AutoModelForSequenceClassification",
+    "AutoModelForTokenClassification",
+    "BaseModelOutputWithPooling",
+    "BertConfig",
+    "BertForMaskedLM",
+    "BertForQuestionAnswering",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertModel",
+    "DistilBertForMaskedLM",
+    "DistilBertForQuestionAnswering",
+    "DistilBertForTokenClassification",
+    "MaskedLMOutput",
+    "QuestionAnsweringModelOutput",
+    "TokenClassifierOutput",
     "AutoTokenizer",
     "BaseModelOutput",
     "BatchEncoding",

@@ -11,6 +11,11 @@ pooler. A forward pass is:
       -> last_hidden_state                                                [B, T, C]
     sequence classification adds a head on the first ([CLS]) token:
       -> classifier(ReLU(pre_classifier(h[:, 0])))                        [B, L]
+    the other heads work on every token (see "Task heads" at the end of the file).
+
+BERT runs this same encoder. Its checkpoint keys are renamed to DistilBERT's at load (loading.py);
+it adds a learned vector per token type (segment A/B) to the embeddings, and a pooler
+tanh(dense(h[:, 0])) that its sequence-classification head reads instead of pre_classifier + ReLU.
 
 Shapes: B batch, T tokens, C = dim, H = n_heads, D = C // H (head size), F = hidden_dim, L = labels.
 
@@ -46,10 +51,16 @@ def linear(x: np.ndarray, p: Params, ops: Ops) -> np.ndarray:
     return out.reshape(*x.shape[:-1], -1)
 
 
-def embeddings(input_ids: np.ndarray, p: Params, eps: float, ops: Ops) -> np.ndarray:
+def embeddings(
+    input_ids: np.ndarray, p: Params, eps: float, ops: Ops, token_type_ids: np.ndarray | None = None
+) -> np.ndarray:
     # [B, T] -> [B, T, C]: a learned vector per token id plus one per position, then LayerNorm.
     T = input_ids.shape[1]
-    x = p["word_embeddings"]["weight"][input_ids] + p["position_embeddings"]["weight"][:T]
+    x = p["word_embeddings"]["weight"][input_ids]
+    if "token_type_embeddings" in p:  # BERT: plus a vector per token type [B, T] (0 = first text, 1 = pair)
+        types = np.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        x = x + p["token_type_embeddings"]["weight"][types]
+    x = x + p["position_embeddings"]["weight"][:T]
     return ops.layer_norm(x, p["LayerNorm"]["weight"], p["LayerNorm"]["bias"], eps)
 
 
@@ -108,10 +119,12 @@ def distilbert(
     ops: Ops,
     output_hidden_states: bool = False,
     output_attentions: bool = False,
+    token_type_ids: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray] | None, list[np.ndarray] | None]:
     # [B, T] ids, [B, T] mask -> [B, T, C] last_hidden_state; on request also every block's input and
-    # output (embeddings + one per layer, [B, T, C] each) and every block's attention weights [B, H, T, T]
-    x = embeddings(input_ids, p["embeddings"], cfg.layer_norm_eps, ops)
+    # output (embeddings + one per layer, [B, T, C] each) and every block's attention weights [B, H, T, T].
+    # BERT too (token_type_ids [B, T] are only read when the checkpoint has token-type embeddings).
+    x = embeddings(input_ids, p["embeddings"], cfg.layer_norm_eps, ops, token_type_ids)
     mask_bias = attention_mask_bias(attention_mask, x.dtype)
     hidden_states = [x] if output_hidden_states else None
     attentions = [] if output_attentions else None
@@ -128,6 +141,42 @@ def classification_head(hidden: np.ndarray, p: Params, ops: Ops) -> np.ndarray:
     # [B, T, C] -> [B, L]: the [CLS] token's final vector summarises the sequence
     cls = hidden[:, 0]  # [B, C]
     return linear(ops.relu(linear(cls, p["pre_classifier"], ops)), p["classifier"], ops)
+
+
+# ---------------------------------------------------------------------------------------------
+# BERT's pooler and the task heads. Each reads the encoder's last_hidden_state [B, T, C]; the
+# names are DistilBERT's (loading.py renames BERT's: cls.predictions.* -> vocab_*).
+
+
+def pooler(hidden: np.ndarray, p: Params, ops: Ops) -> np.ndarray:
+    # [B, T, C] -> [B, C]: BERT's pooler_output, tanh(dense(h[:, 0])), trained on next-sentence prediction
+    return np.tanh(linear(hidden[:, 0], p["dense"], ops))
+
+
+def bert_classification_head(hidden: np.ndarray, p: Params, ops: Ops) -> np.ndarray:
+    # [B, T, C] -> [B, L]: BERT classifies the pooled [CLS] vector (DistilBERT: pre_classifier + ReLU)
+    return linear(pooler(hidden, p["pooler"], ops), p["classifier"], ops)
+
+
+def masked_lm_head(hidden: np.ndarray, p: Params, activation: str, eps: float, ops: Ops) -> np.ndarray:
+    # [B, T, C] -> [B, T, V]: a score for every vocabulary word at every position. vocab_projector's
+    # weight is usually the word embedding matrix itself (tied), so the score is a dot product with
+    # each word's input vector.
+    act = ops.gelu if activation == "gelu" else ops.relu
+    x = act(linear(hidden, p["vocab_transform"], ops))
+    x = ops.layer_norm(x, p["vocab_layer_norm"]["weight"], p["vocab_layer_norm"]["bias"], eps)
+    return linear(x, p["vocab_projector"], ops)
+
+
+def token_classification_head(hidden: np.ndarray, p: Params, ops: Ops) -> np.ndarray:
+    # [B, T, C] -> [B, T, L]: one label score per token (named entities, parts of speech)
+    return linear(hidden, p["classifier"], ops)
+
+
+def question_answering_head(hidden: np.ndarray, p: Params, ops: Ops) -> tuple[np.ndarray, np.ndarray]:
+    # [B, T, C] -> start and end logits [B, T] each: how likely the answer span starts/ends at each token
+    logits = linear(hidden, p["qa_outputs"], ops)  # [B, T, 2]
+    return np.ascontiguousarray(logits[..., 0]), np.ascontiguousarray(logits[..., 1])
 
 
 def sinusoidal_position_embeddings(n_pos: int, dim: int) -> np.ndarray:

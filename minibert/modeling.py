@@ -1,5 +1,6 @@
 """The transformers-style classes around model.py's functions: DistilBertModel,
-DistilBertForSequenceClassification, the Auto* entry points and their outputs.
+DistilBertForSequenceClassification, BertModel, the other heads (masked LM, token classification,
+question answering), the Auto* entry points and their outputs.
 
 A model object holds a config, the checked parameters (loading.py) and a backend's ops
 (kernels.py); calling it validates the inputs and runs model.py's `distilbert` forward pass.
@@ -14,11 +15,19 @@ from typing import TypeVar
 
 import numpy as np
 
-from .config import DistilBertConfig
+from .config import AutoConfig, BertConfig, DistilBertConfig
 from .hub import resolve_checkpoint
 from .kernels import get_ops
-from .loading import classifier_shapes, load_checked, nest
-from .model import classification_head, distilbert
+from .loading import classifier_shapes, head_shapes, load_checked, nest
+from .model import (
+    bert_classification_head,
+    classification_head,
+    distilbert,
+    masked_lm_head,
+    pooler,
+    question_answering_head,
+    token_classification_head,
+)
 
 DTYPES = ("float32", "float64")
 
@@ -113,7 +122,8 @@ M = TypeVar("M", bound="DistilBertPreTrainedModel")
 class DistilBertPreTrainedModel:
     """What both models share: loading a checkpoint into a checked state dict."""
 
-    with_head = False  # does the checkpoint need pre_classifier/classifier tensors?
+    config_class = DistilBertConfig
+    with_head: bool | str = False  # head tensors the checkpoint needs: False, True (classifier) or a loading.HEADS key
 
     @classmethod
     def from_pretrained(
@@ -129,7 +139,7 @@ class DistilBertPreTrainedModel:
         dtype: "float32" (default) or "float64": weights upcast once here, every step in float64."""
         dtype = check_dtype(dtype)
         directory = Path(resolve_checkpoint(name_or_path, revision))
-        config = DistilBertConfig.from_pretrained(directory)
+        config = cls.config_class.from_pretrained(directory)
         model = cls(config, load_checked(directory, config, with_head=cls.with_head, dtype=dtype), backend)
         model._source = (directory, backend, dtype.name)
         return model
@@ -214,15 +224,226 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
         return SequenceClassifierOutput(logits, out.hidden_states, out.attentions)
 
 
-class AutoModel:
-    """transformers-style entry point; every checkpoint minibert runs is a DistilBERT."""
-
-    @staticmethod
-    def from_pretrained(name_or_path: str | os.PathLike, **kwargs) -> DistilBertModel:
-        return DistilBertModel.from_pretrained(name_or_path, **kwargs)
+# ---------------------------------------------------------------------------------------------
+# BERT, and the other heads. Each head class holds its base model as `self.distilbert` or `self.bert`
+# (as transformers does) and its head's parameters in `self.params`.
 
 
-class AutoModelForSequenceClassification:
-    @staticmethod
-    def from_pretrained(name_or_path: str | os.PathLike, **kwargs) -> DistilBertForSequenceClassification:
-        return DistilBertForSequenceClassification.from_pretrained(name_or_path, **kwargs)
+@dataclass
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: np.ndarray  # [B, T, C]
+    pooler_output: np.ndarray | None = None  # [B, C]: tanh(dense(h[:, 0])); None if the checkpoint has no pooler
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    logits: np.ndarray  # [B, T, V]: a score per vocabulary word at every position
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    logits: np.ndarray  # [B, T, L]
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    start_logits: np.ndarray  # [B, T]
+    end_logits: np.ndarray  # [B, T]
+    hidden_states: tuple[np.ndarray, ...] | None = None
+    attentions: tuple[np.ndarray, ...] | None = None
+
+
+def check_token_type_ids(token_type_ids: object, ids: np.ndarray, cfg: BertConfig) -> np.ndarray | None:
+    """None (all type 0, as in transformers) or an integer [B, T] array of types below type_vocab_size."""
+    if token_type_ids is None:
+        return None
+    types = _as_int_matrix(token_type_ids, "token_type_ids")
+    if types.shape != ids.shape:
+        raise ValueError(f"token_type_ids has shape {types.shape} but input_ids has shape {ids.shape}")
+    bad = np.argwhere((types < 0) | (types >= cfg.type_vocab_size))
+    if len(bad):
+        b, t = bad[0]
+        raise ValueError(f"token_type_ids[{b}, {t}] = {types[b, t]} is outside [0, {cfg.type_vocab_size})")
+    return types
+
+
+class BertModel(DistilBertPreTrainedModel):
+    """BERT's encoder: model.py's DistilBERT encoder on renamed keys, plus token types and the pooler."""
+
+    config_class = BertConfig
+
+    def __init__(self, config: BertConfig, state_dict: dict[str, np.ndarray], backend: str | None = None):
+        self.config = config
+        self.state_dict = state_dict
+        self.params = nest(state_dict)
+        self.ops = get_ops(backend)
+
+    def __call__(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray | None = None,
+        token_type_ids: np.ndarray | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> BaseModelOutputWithPooling:
+        ids, mask = check_inputs(input_ids, attention_mask, self.config)
+        types = check_token_type_ids(token_type_ids, ids, self.config)
+        last, hidden_states, attentions = distilbert(
+            ids, mask, self.params, self.config, self.ops, output_hidden_states=bool(output_hidden_states),
+            output_attentions=bool(output_attentions), token_type_ids=types,
+        )
+        pooled = pooler(last, self.params["pooler"], self.ops) if "pooler" in self.params else None
+        return BaseModelOutputWithPooling(last, pooled, _tuple(hidden_states), _tuple(attentions))
+
+
+class _ModelWithHead(DistilBertPreTrainedModel):
+    """A base model (DistilBertModel or BertModel) and one head of model.py applied to its output."""
+
+    base_class: type = DistilBertModel
+
+    def __init__(self, config, state_dict: dict[str, np.ndarray], backend: str | None = None):
+        head = head_shapes(config, self.with_head)
+        self.config = config
+        self.state_dict = state_dict
+        base = self.base_class(config, {k: v for k, v in state_dict.items() if k not in head}, backend)
+        setattr(self, config.model_type, base)  # self.distilbert / self.bert, as in transformers
+        self.base_model = base
+        self.params = nest({k: v for k, v in state_dict.items() if k in head})
+        self.ops = base.ops
+
+    def __call__(
+        self,
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray | None = None,
+        token_type_ids: np.ndarray | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ):
+        out = self.base_model(
+            input_ids, attention_mask, token_type_ids,
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+        )
+        return self._head(out.last_hidden_state, out.hidden_states, out.attentions)
+
+
+class DistilBertForMaskedLM(_ModelWithHead):
+    """The encoder plus the masked-LM head: a score for every vocabulary word at every position."""
+
+    with_head = "masked_lm"
+
+    def _head(self, hidden, hidden_states, attentions) -> MaskedLMOutput:
+        cfg = self.config
+        logits = masked_lm_head(hidden, self.params, cfg.activation, cfg.layer_norm_eps, self.ops)
+        return MaskedLMOutput(logits, hidden_states, attentions)
+
+
+class DistilBertForTokenClassification(_ModelWithHead):
+    """The encoder plus a linear layer on every token: one logit per label per token."""
+
+    with_head = "token_classification"
+
+    def _head(self, hidden, hidden_states, attentions) -> TokenClassifierOutput:
+        logits = token_classification_head(hidden, self.params, self.ops)
+        return TokenClassifierOutput(logits, hidden_states, attentions)
+
+
+class DistilBertForQuestionAnswering(_ModelWithHead):
+    """The encoder plus a linear layer giving each token a start and an end logit for the answer span."""
+
+    with_head = "question_answering"
+
+    def _head(self, hidden, hidden_states, attentions) -> QuestionAnsweringModelOutput:
+        start, end = question_answering_head(hidden, self.params, self.ops)
+        return QuestionAnsweringModelOutput(start, end, hidden_states, attentions)
+
+
+class BertForSequenceClassification(_ModelWithHead):
+    """BERT plus its classification head: the pooler on [CLS], then one linear layer."""
+
+    config_class = BertConfig
+    base_class = BertModel
+    with_head = "sequence_classification"
+
+    def _head(self, hidden, hidden_states, attentions) -> SequenceClassifierOutput:
+        logits = bert_classification_head(hidden, self.params, self.ops)
+        return SequenceClassifierOutput(logits, hidden_states, attentions)
+
+
+class BertForMaskedLM(DistilBertForMaskedLM):
+    config_class = BertConfig
+    base_class = BertModel
+
+
+class BertForTokenClassification(DistilBertForTokenClassification):
+    config_class = BertConfig
+    base_class = BertModel
+
+
+class BertForQuestionAnswering(DistilBertForQuestionAnswering):
+    config_class = BertConfig
+    base_class = BertModel
+
+
+# ---------------------------------------------------------------------------------------------
+# Auto*: the class for a task, picked from config.json's model_type.
+
+MODEL_CLASSES: dict[str, dict[str, type]] = {
+    "distilbert": {
+        "base": DistilBertModel,
+        "sequence_classification": DistilBertForSequenceClassification,
+        "masked_lm": DistilBertForMaskedLM,
+        "token_classification": DistilBertForTokenClassification,
+        "question_answering": DistilBertForQuestionAnswering,
+    },
+    "bert": {
+        "base": BertModel,
+        "sequence_classification": BertForSequenceClassification,
+        "masked_lm": BertForMaskedLM,
+        "token_classification": BertForTokenClassification,
+        "question_answering": BertForQuestionAnswering,
+    },
+}
+
+
+def model_class(name_or_path: str | os.PathLike, task: str, revision: str | None = None) -> type:
+    """The class that runs `task` for the checkpoint's model_type (an unsupported type names the supported ones)."""
+    config = AutoConfig.from_pretrained(name_or_path, revision)
+    return MODEL_CLASSES[config.model_type][task]
+
+
+class _Auto:
+    task = "base"
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs):
+        """Like transformers: the checkpoint's config.json model_type ("distilbert", "bert") picks the class;
+        kwargs (revision, backend, dtype) go to its from_pretrained."""
+        return model_class(name_or_path, cls.task, kwargs.get("revision")).from_pretrained(name_or_path, **kwargs)
+
+
+class AutoModel(_Auto):
+    """DistilBertModel or BertModel."""
+
+
+class AutoModelForSequenceClassification(_Auto):
+    task = "sequence_classification"
+
+
+class AutoModelForMaskedLM(_Auto):
+    task = "masked_lm"
+
+
+class AutoModelForTokenClassification(_Auto):
+    task = "token_classification"
+
+
+class AutoModelForQuestionAnswering(_Auto):
+    task = "question_answering"

@@ -192,6 +192,8 @@ class DistilBertTokenizer:
         pad_to_multiple_of: int | None = None,
         return_tensors: str | None = None,
         return_attention_mask: bool = True,
+        return_token_type_ids: bool | None = None,
+        return_offsets_mapping: bool = False,
     ) -> BatchEncoding:
         """Tokenize one text (`str`) or a batch (`list[str]`), optionally paired with `text_pair`.
 
@@ -204,6 +206,9 @@ class DistilBertTokenizer:
           max_length  length after adding [CLS]/[SEP]; defaults to `model_max_length` when truncating or
                       padding to 'max_length'.
           return_tensors  None: Python lists (flat for a single str); "np": int64 arrays of shape (batch, seq).
+          return_token_type_ids  0 for the first text's tokens, 1 for the pair's (BERT embeds them; DistilBERT
+                      ignores them). Off by default; a BERT model given none treats every token as type 0.
+          return_offsets_mapping  (start, end) character span of each token in its text; (0, 0) for special tokens.
         """
         texts, is_batched = _check_texts(text, "text")
         pairs = _check_pairs(text_pair, texts, is_batched)
@@ -233,8 +238,12 @@ class DistilBertTokenizer:
         if max_length is None:
             self._warn_if_too_long(input_ids)
         output = {"input_ids": input_ids}
+        if return_token_type_ids:
+            output["token_type_ids"] = [encoding.type_ids for encoding in encodings]
         if return_attention_mask:
             output["attention_mask"] = [encoding.attention_mask for encoding in encodings]
+        if return_offsets_mapping:
+            output["offset_mapping"] = [encoding.offsets for encoding in encodings]
 
         if return_tensors == "np":
             lengths = sorted({len(ids) for ids in input_ids})

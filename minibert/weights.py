@@ -76,7 +76,9 @@ def load_tensors(directory: Path, dtype: np.dtype = np.float32) -> tuple[dict[st
                 dtypes = {k: f.get_slice(k).get_dtype() for k in keys}
         except safetensors.SafetensorError as e:
             raise ValueError(f"{path} is not a readable safetensors file: {e}") from e
-        bad = {k: d for k, d in dtypes.items() if d not in FLOAT_DTYPES}
+        # embeddings.position_ids is an integer index buffer (0..n-1) that older transformers saved, not a weight.
+        keys = [k for k in keys if not (k.endswith("position_ids") and dtypes[k] not in FLOAT_DTYPES)]
+        bad = {k: d for k in keys if (d := dtypes[k]) not in FLOAT_DTYPES}
         if bad:
             key, file_dtype = next(iter(bad.items()))
             raise ValueError(f"{path.name}: tensor {key} has dtype {file_dtype}; weights must be floating point")
