@@ -11,7 +11,8 @@ the encoder is opened up block by block with `output_hidden_states=True` and `ou
     logits, softmax, argmax, id2label                     model(...).logits                    [L]
 
 `explain()` computes everything into an `Explanation` (no printing), `format_explanation()` turns it into
-text, `plot_attention()` draws every head's attention map (needs matplotlib: pip install "minibert[plot]").
+text, `attention_figure()`/`plot_attention()` draw every head's attention map (needs matplotlib:
+pip install "minibert[plot]").
 """
 
 from __future__ import annotations
@@ -211,8 +212,8 @@ def _pyplot():
     return plt
 
 
-def plot_attention(e: Explanation, path: str | os.PathLike) -> Path:
-    """Every block's and head's attention map in one grid (rows: blocks, columns: heads), saved to `path`.
+def attention_figure(e: Explanation):
+    """Every block's and head's attention map in one matplotlib figure (rows: blocks, columns: heads).
 
     In each map, row t is query token t and column s is key token s; the colour is the weight
     (rows sum to 1). Tokens label the left column's rows and the bottom row's columns."""
@@ -220,31 +221,42 @@ def plot_attention(e: Explanation, path: str | os.PathLike) -> Path:
     n_layers, H = len(e.blocks), e.blocks[0].attentions.shape[0]
     T = len(e.tokens)
     cell = max(1.6, 0.14 * T)  # inches per map: enough room for T token labels
-    fig, axes = plt.subplots(
-        n_layers, H, figsize=(cell * H + 2.0, cell * n_layers + 1.6), sharex=True, sharey=True, squeeze=False,
-        layout="constrained",
-    )
+    label = 0.07 * max(len(t) for t in e.tokens) + 0.7  # inches for the token labels and the axis titles
+    width, height = cell * H + label + 1.2, cell * n_layers + label + 0.9
+    # Not sharex/sharey: with 72 maps, propagating every map's limits to all the others costs seconds
+    fig, axes = plt.subplots(n_layers, H, figsize=(width, height), squeeze=False)
+    # Fixed margins (no constrained layout or tight bbox, which also cost seconds here)
+    fig.subplots_adjust(left=label / width, right=1 - 1.2 / width, bottom=label / height, top=1 - 0.9 / height,
+                        wspace=0.06, hspace=0.06)
     fontsize = max(4.0, min(8.0, 110 / T))
     image = None
     for i, b in enumerate(e.blocks):
         for h in range(H):
             ax = axes[i, h]
             image = ax.imshow(b.attentions[h], vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
-            ax.set_xticks(range(T))
-            ax.set_yticks(range(T))
             ax.tick_params(length=0, labelsize=fontsize)
-            if i == 0:
-                ax.set_title(f"head {h}", fontsize=9)
-            if h == 0:
-                ax.set_ylabel(f"block {i}\nquery", fontsize=9)
-                ax.set_yticklabels(e.tokens)
-            if i == n_layers - 1:
-                ax.set_xticklabels(e.tokens, rotation=90)
-                ax.set_xlabel("key", fontsize=8)
-    fig.suptitle(f"Attention weights for {e.text!r}: {e.label} ({float(e.probs[e.label_id]):.3f})", fontsize=11)
-    fig.colorbar(image, ax=axes, shrink=0.5, aspect=30, pad=0.01, label="attention weight")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+            # Tokens on the outer maps only: queries down the left column, keys along the bottom row
+            ax.set_yticks(range(T), e.tokens if h == 0 else [])
+            ax.set_xticks(range(T), e.tokens if i == n_layers - 1 else [], rotation=90)
+        axes[i, 0].set_ylabel(f"block {i}\nquery", fontsize=9)
+    for h in range(H):
+        axes[0, h].set_title(f"head {h}", fontsize=9)
+        axes[-1, h].set_xlabel("key", fontsize=8)
+    fig.suptitle(f"Attention weights for {e.text!r}: {e.label} ({float(e.probs[e.label_id]):.3f})", fontsize=12,
+                 y=1 - 0.3 / height)
+    cax = fig.add_axes((1 - 1.0 / width, 0.25, 0.15 / width, 0.5))
+    fig.colorbar(image, cax=cax, label="attention weight")
+    return fig
+
+
+def plot_attention(e: Explanation, path: str | os.PathLike) -> Path:
+    """attention_figure(e) saved as an image (the format follows the file name: .png, .svg, .pdf)."""
+    plt = _pyplot()
+    fig = attention_figure(e)
+    try:
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 
