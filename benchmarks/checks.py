@@ -1,0 +1,81 @@
+"""Correctness before timing: every competitor's output vs a float64 reference, on the float32 error model.
+
+The truth is transformers in float64 (eager attention, `model.double()`). A competitor passes when
+its max error against that truth is at most FP32_RATIO x torch-float32's own error plus a few
+float32 ulps of the largest value (tests/error_model.py, the model every numeric test uses): no
+fixed tolerance that a different CPU or BLAS could break. Encoder outputs are compared at real
+tokens only (what a padded position holds is unspecified).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .competitors import Competitor
+from .inputs import Shape
+
+ERROR_MODEL_FILE = Path(__file__).resolve().parent.parent / "tests" / "error_model.py"
+
+
+def _error_model():
+    spec = importlib.util.spec_from_file_location("minibert_error_model", ERROR_MODEL_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+error_model = _error_model()
+
+
+@dataclass
+class Check:
+    error: float  # max |output - float64 truth|
+    torch_error: float  # torch-eager float32's, on the same input
+    bound: float  # FP32_RATIO * torch_error + floor
+
+    @property
+    def ok(self) -> bool:
+        return self.error <= self.bound
+
+
+class Reference:
+    """transformers eager attention, in float32 (the error scale) and float64 (the truth)."""
+
+    def __init__(self, ckpt: Path, kind: str):
+        import torch
+        import transformers
+
+        auto = transformers.AutoModelForSequenceClassification if kind == "logits" else transformers.AutoModel
+        self.kind = kind
+        self.fp32 = auto.from_pretrained(ckpt, attn_implementation="eager", dtype=torch.float32).eval()
+        self.fp64 = auto.from_pretrained(ckpt, attn_implementation="eager", dtype=torch.float32).double().eval()
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        out = []
+        for model in (self.fp32, self.fp64):
+            with torch.inference_mode():
+                res = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+            out.append((res.logits if self.kind == "logits" else res.last_hidden_state).numpy())
+        return out[0], out[1]
+
+
+def check(competitors: list[Competitor], reference: Reference, shape: Shape, ids, mask) -> dict[str, Check]:
+    """{competitor: Check} for every competitor that runs on this shape."""
+    torch32, truth = reference(ids, mask)
+    where = mask if reference.kind == "encoder" else None
+    torch_error = error_model.max_abs_error(torch32, truth, where)
+    bound = error_model.fp32_bound(torch32, truth, where)
+    out = {}
+    for c in competitors:
+        if c.runs(shape):
+            got = np.asarray(c.fn(ids, mask))
+            if got.shape != truth.shape:
+                raise ValueError(f"{c.name} on {shape.label}: output shape {got.shape}, expected {truth.shape}")
+            out[c.name] = Check(error_model.max_abs_error(got, truth, where), torch_error, bound)
+    return out

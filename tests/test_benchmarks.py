@@ -1,0 +1,185 @@
+"""The benchmark harness cannot rot: `benchmarks/run.py --smoke` runs end to end (tiny model, every competitor,
+every mode), and its parts are checked against real references (transformers' tokenizer, torch's FLOP counter).
+
+Timings are never asserted: only that every measurement ran, every competitor's output passed the float32 error
+model's check, and the report has every section.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # `benchmarks` as a package, as run.py imports it
+
+from benchmarks import corpus, profiling, timing  # noqa: E402
+from benchmarks.competitors import ALL_COMPETITORS  # noqa: E402
+
+SECTIONS = [
+    "## Machine",
+    "## Classification logits: median ms per call",
+    "### Classification detail",
+    "## Encoder alone (last_hidden_state, every token)",
+    "### Encoder detail",
+    "## End-to-end pipeline: 64 sentences",
+    "## Mixed corpus:",
+    "## Start and memory: one fresh process",
+    "minibert processes alive at once on one checkpoint",
+    "## First call in this process",
+    "## Profile 1×16: where minibert-numba's time goes",
+]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """(report text, summary dict, output dir, seconds) of one `run.py --smoke` in a fresh process."""
+    out = tmp_path_factory.mktemp("bench")
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--smoke", "--workdir", str(out / "work"),
+         "--output", str(out / "results.md")],
+        capture_output=True, text=True, cwd=REPO, timeout=600, check=False,
+    )
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    print(f"benchmarks/run.py --smoke: {seconds:.1f} s")
+    return (out / "results.md").read_text(), json.loads((out / "results.json").read_text()), out, seconds
+
+
+def test_smoke_report_has_every_section(smoke):
+    text, _, out, _ = smoke
+    for section in SECTIONS:
+        assert section in text, f"report lacks {section!r}"
+    assert "![classification" in text
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_smoke_every_competitor_checked_and_timed(smoke):
+    _, summary, _, _ = smoke
+    assert summary["competitors"] == ALL_COMPETITORS
+    for kind, expected in (("logits", ALL_COMPETITORS), ("encoder", [n for n in ALL_COMPETITORS
+                                                                     if n != "minibert-numpy"])):
+        checks, timings = summary[kind]["checks"], summary[kind]["timings_ms"]
+        assert checks and set(checks) == set(timings)
+        for shape, by_name in checks.items():
+            assert sorted(by_name) == sorted(expected), (kind, shape)
+            failed = {n: c for n, c in by_name.items() if not c["ok"]}
+            assert not failed, f"{kind} {shape}: outside the float32 error model's bound: {failed}"
+            assert sorted(timings[shape]) == sorted(expected)
+            assert all(ms > 0 for ms in timings[shape].values())
+
+
+def test_smoke_workloads_processes_and_profile(smoke):
+    _, summary, _, _ = smoke
+    assert set(summary["corpus_texts_per_s"]) == {"minibert pipeline", "onnxruntime, input order",
+                                                  "onnxruntime, length-sorted", "transformers pipeline"}
+    assert set(summary["start"]) >= {"minibert pipeline", "transformers pipeline",
+                                      "minibert pipeline, empty Numba cache (compiles)"}
+    for case in summary["start"].values():
+        assert case["peak_rss"] >= case["rss_import"] > 0
+    assert len(summary["pss"]) == 2
+    for p in summary["pss"]:
+        assert 0 < p["Pss"] <= p["Rss"]
+    assert summary["gemm_gflops"] > 0
+    # The profile sees the steps: most of a forward's time is inside wrapped functions, whatever they are.
+    rows = {name: ms for name, ms, _ in summary["profile"]["1×16"]}
+    accounted = sum(ms for name, ms in rows.items() if not name.startswith("(") and name != "total forward")
+    assert accounted >= 0.5 * rows["total forward"], rows
+
+
+# --- the parts, against real references ---------------------------------------------------------------
+
+
+def test_corpus_token_counts_match_the_real_tokenizer():
+    import transformers
+
+    from benchmarks.artifacts import vocab_file
+
+    mixed = corpus.mixed_corpus(300, 30, seed=3)
+    assert mixed == corpus.mixed_corpus(300, 30, seed=3)  # deterministic
+    assert mixed != corpus.mixed_corpus(300, 30, seed=4)
+    tok = transformers.BertTokenizerFast(vocab_file=str(vocab_file()), do_lower_case=True)
+    lengths = [len(ids) for ids in tok(mixed.texts)["input_ids"]]
+    assert lengths == mixed.tokens
+    short = [n for n in lengths if n <= corpus.SHORT_TOKENS[1]]
+    long = [n for n in lengths if n > corpus.SHORT_TOKENS[1]]
+    assert len(short) == 300 and len(long) == 30
+    assert min(short) >= corpus.SHORT_TOKENS[0] and corpus.LONG_TOKENS[0] <= min(long) <= max(long) <= 512
+    first_long = next(i for i, n in enumerate(lengths) if n > corpus.SHORT_TOKENS[1])
+    assert first_long < 100, "long reviews are shuffled in, not appended"
+
+
+def test_encoder_flops_equal_torch_flop_counter(small_ckpt):
+    import torch
+    import transformers
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = transformers.AutoModel.from_pretrained(small_ckpt, attn_implementation="eager").eval()
+    config = json.loads((Path(small_ckpt) / "config.json").read_text())
+    for batch, seq in ((1, 16), (3, 40)):
+        ids = torch.randint(1000, 2000, (batch, seq))
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model(input_ids=ids, attention_mask=torch.ones_like(ids))
+        assert timing.encoder_flops(config, batch, seq) == counter.get_total_flops()
+
+
+def _toy_module() -> types.ModuleType:
+    """A module the profiler has never seen, with functions of any signature calling each other via globals."""
+    mod = types.ModuleType("minibert._toy_profiled")
+    exec(
+        "import time\n"
+        "def inner(x, *, wait):\n    time.sleep(wait)\n    return x + 1\n"
+        "def outer(x):\n    time.sleep(0.002)\n    return inner(x, wait=0.004) * 2\n"
+        "def _private(x):\n    return x\n",
+        mod.__dict__,
+    )
+    return mod
+
+
+def test_profile_times_any_module_by_name_and_restores_it():
+    mod = _toy_module()
+    sys.modules[mod.__name__] = mod
+    try:
+        originals = (mod.outer, mod.inner)
+
+        class Model:  # holds a function as an attribute, as a model holds its backend's ops
+            def __init__(self):
+                self.step = mod.inner
+
+        model = Model()
+        rows = profiling.profile_calls(model, lambda: mod.outer(1) + model.step(1, wait=0.0), [mod], calls=3)
+        by_name = {name: (ms, calls) for name, ms, calls in rows}
+        assert set(by_name) >= {"_toy_profiled.outer", "_toy_profiled.inner", "total forward"}
+        assert "_toy_profiled._private" not in by_name
+        assert by_name["_toy_profiled.inner"][1] == 2  # via outer's global lookup and via the model's attribute
+        assert by_name["_toy_profiled.inner"][0] >= 4.0  # its sleep is its own time ...
+        assert 2.0 <= by_name["_toy_profiled.outer"][0] < 4.0  # ... and not outer's
+        assert (mod.outer, mod.inner) == originals and model.step is mod.inner
+    finally:
+        del sys.modules[mod.__name__]
+
+
+def test_profile_leaves_minibert_outputs_and_functions_unchanged(small_ckpt):
+    import minibert
+    import minibert.model
+
+    model = minibert.AutoModelForSequenceClassification.from_pretrained(small_ckpt, backend="numba")
+    ids = np.array([[101, 2023, 2003, 1037, 3231, 102]])
+    before = model(ids).logits
+    modules = profiling.import_existing(profiling.DEFAULT_MODULES)
+    saved = {m.__name__: dict(vars(m)) for m in modules}
+    ops = model.ops
+    rows = profiling.profile_calls(model, lambda: np.testing.assert_array_equal(model(ids).logits, before),
+                                   modules, calls=2)
+    assert len(rows) > 2, rows  # some wrapped function ran, beside (unaccounted) and the total
+    assert model.ops is ops
+    for m in modules:
+        assert dict(vars(m)) == saved[m.__name__], f"{m.__name__} not restored"
