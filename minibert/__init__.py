@@ -13,6 +13,7 @@ or step by step, as with transformers:
 """
 
 from .config import AutoConfig, BertConfig, DistilBertConfig
+from .embeddings import FeatureExtractionPipeline, SentenceEncoder, encode
 from .hub import DEFAULT_CHECKPOINT, DEFAULT_REVISION, CheckpointNotFoundError
 from .kernels import softmax
 from .modeling import (
@@ -39,6 +40,8 @@ from .modeling import (
     TokenClassifierOutput,
 )
 from .pipeline import TextClassificationPipeline, classify, pipeline
+from .qa import QuestionAnsweringPipeline
+from .tasks import FillMaskPipeline, TokenClassificationPipeline
 from .tokenizer import AutoTokenizer, BatchEncoding, DistilBertTokenizer
 
 __version__ = "0.1.0"
@@ -73,6 +76,12 @@ __all__ = [
     "DistilBertForSequenceClassification",
     "DistilBertModel",
     "DistilBertTokenizer",
+    "FeatureExtractionPipeline",
+    "FillMaskPipeline",
+    "QuestionAnsweringPipeline",
+    "SentenceEncoder",
+    "TokenClassificationPipeline",
+    "encode",
     "SequenceClassifierOutput",
     "TextClassificationPipeline",
     "classify",

@@ -156,7 +156,13 @@ def pipeline(
     batch_size: int = 1,
 ) -> TextClassificationPipeline:
     """transformers.pipeline for text classification. model: a hub id (default: the SST-2 DistilBERT
-    at its pinned revision), a local checkpoint directory, or a loaded model (then pass tokenizer)."""
+    at its pinned revision), a local checkpoint directory, or a loaded model (then pass tokenizer).
+    The other tasks (fill-mask, token-classification/ner, question-answering, feature-extraction) are
+    built by tasks.py."""
+    from . import tasks  # the other heads' pipelines (issue 9); kept apart from text classification
+
+    if task in tasks.TASKS:
+        return tasks.task_pipeline(task, model, tokenizer, revision=revision, backend=backend, batch_size=batch_size)
     if task not in TASKS:
         raise ValueError(f"minibert supports the tasks {TASKS}, not {task!r}")
     if model is None:

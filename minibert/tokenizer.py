@@ -194,6 +194,7 @@ class DistilBertTokenizer:
         return_attention_mask: bool = True,
         return_token_type_ids: bool | None = None,
         return_offsets_mapping: bool = False,
+        return_special_tokens_mask: bool = False,
     ) -> BatchEncoding:
         """Tokenize one text (`str`) or a batch (`list[str]`), optionally paired with `text_pair`.
 
@@ -209,6 +210,7 @@ class DistilBertTokenizer:
           return_token_type_ids  0 for the first text's tokens, 1 for the pair's (BERT embeds them; DistilBERT
                       ignores them). Off by default; a BERT model given none treats every token as type 0.
           return_offsets_mapping  (start, end) character span of each token in its text; (0, 0) for special tokens.
+          return_special_tokens_mask  1 for the [CLS]/[SEP]/[PAD] tokens the tokenizer added, 0 for the text's.
         """
         texts, is_batched = _check_texts(text, "text")
         pairs = _check_pairs(text_pair, texts, is_batched)
@@ -244,6 +246,8 @@ class DistilBertTokenizer:
             output["attention_mask"] = [encoding.attention_mask for encoding in encodings]
         if return_offsets_mapping:
             output["offset_mapping"] = [encoding.offsets for encoding in encodings]
+        if return_special_tokens_mask:
+            output["special_tokens_mask"] = [encoding.special_tokens_mask for encoding in encodings]
 
         if return_tensors == "np":
             lengths = sorted({len(ids) for ids in input_ids})
