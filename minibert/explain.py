@@ -33,6 +33,7 @@ from .tokenizer import AutoTokenizer, DistilBertTokenizer
 
 PLOT_EXTRA = 'pip install "minibert[plot]"'
 FIRST_VALUES = 8  # how many leading values of the [CLS] and pre_classifier vectors are printed
+MAX_PLOT_TOKENS = 64  # beyond this the token labels of a map cannot be read (and the image gets huge)
 
 
 @dataclass
@@ -217,10 +218,13 @@ def attention_figure(e: Explanation):
 
     In each map, row t is query token t and column s is key token s; the colour is the weight
     (rows sum to 1). Tokens label the left column's rows and the bottom row's columns."""
+    T = len(e.tokens)
+    if T > MAX_PLOT_TOKENS:
+        raise ValueError(f"the attention plot shows up to {MAX_PLOT_TOKENS} tokens and this text has {T}; "
+                         "plot a shorter text")
     plt = _pyplot()
     n_layers, H = len(e.blocks), e.blocks[0].attentions.shape[0]
-    T = len(e.tokens)
-    cell = max(1.6, 0.14 * T)  # inches per map: enough room for T token labels
+    cell = max(1.6, min(0.14 * T, 4.0))  # inches per map: room for T token labels, at most 4 inches
     label = 0.07 * max(len(t) for t in e.tokens) + 0.7  # inches for the token labels and the axis titles
     width, height = cell * H + label + 1.2, cell * n_layers + label + 0.9
     # Not sharex/sharey: with 72 maps, propagating every map's limits to all the others costs seconds
@@ -228,7 +232,7 @@ def attention_figure(e: Explanation):
     # Fixed margins (no constrained layout or tight bbox, which also cost seconds here)
     fig.subplots_adjust(left=label / width, right=1 - 1.2 / width, bottom=label / height, top=1 - 0.9 / height,
                         wspace=0.06, hspace=0.06)
-    fontsize = max(4.0, min(8.0, 110 / T))
+    fontsize = max(3.5, min(8.0, 0.8 * 72 * cell / T))  # points: 80% of the space one token gets on an axis
     image = None
     for i, b in enumerate(e.blocks):
         for h in range(H):
@@ -290,9 +294,10 @@ def run(args: argparse.Namespace) -> int:
             _pyplot()  # fail before the model loads, not after
         model, tokenizer = load(args.model, revision=args.revision, backend=args.backend, dtype=args.dtype)
         e = explain(args.text, model, tokenizer)
+        written = plot_attention(e, args.plot) if args.plot is not None else None  # its errors before any output
         print(format_explanation(e))
-        if args.plot is not None:
-            print(f"\nattention maps written to {plot_attention(e, args.plot)}")
+        if written is not None:
+            print(f"\nattention maps written to {written}")
     except (ImportError, CheckpointNotFoundError, ValueError, OSError) as err:
         if getattr(args, "debug", False):
             raise

@@ -25,7 +25,14 @@ from test_insides import torch_insides
 from test_parity import FLOAT64_ATOL
 
 import minibert
-from minibert.explain import PLOT_EXTRA, attention_figure, explain, format_explanation, plot_attention
+from minibert.explain import (
+    MAX_PLOT_TOKENS,
+    PLOT_EXTRA,
+    attention_figure,
+    explain,
+    format_explanation,
+    plot_attention,
+)
 from minibert.model import linear
 
 TEXTS = ["I've been waiting for a HuggingFace course my whole life.", "I hate this so much!", ""]
@@ -266,6 +273,13 @@ def test_plot_draws_each_blocks_and_heads_attention_with_tokens_on_the_axes(smal
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and min(image.shape[:2]) > 200
     assert not plt.get_fignums(), "plot_attention must close its figure"
+
+    long = explain(" ".join(["word"] * (MAX_PLOT_TOKENS - 1)), mb_model(small_ckpt, "numba", True),
+                   mb_tokenizer(small_ckpt))
+    assert len(long.tokens) == MAX_PLOT_TOKENS + 1
+    with pytest.raises(ValueError, match=f"up to {MAX_PLOT_TOKENS} tokens and this text has {MAX_PLOT_TOKENS + 1}"):
+        plot_attention(long, tmp_path / "long.png")
+    assert not (tmp_path / "long.png").exists()
 
 
 def test_cli_without_matplotlib_names_the_extra(small_ckpt, tmp_path):
