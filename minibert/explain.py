@@ -7,7 +7,8 @@ the encoder is opened up block by block with `output_hidden_states=True` and `ou
     embeddings                                            hidden_states[0]                     [T, C]
     block i: output, norms, [CLS]'s strongest key/head    hidden_states[i + 1], attentions[i]  [T, C], [H, T, T]
     [CLS] vector                                          last_hidden_state[0, 0]              [C]
-    pre_classifier (after ReLU)                           model.py's linear + ReLU             [C]
+    classifier input: pre_classifier + ReLU               model.py's linear + ReLU             [C]
+      (BERT checkpoints: the pooler, tanh(dense(cls)))    model.py's pooler
     logits, softmax, argmax, id2label                     model(...).logits                    [L]
 
 `explain()` computes everything into an `Explanation` (no printing), `format_explanation()` turns it into
@@ -27,12 +28,12 @@ import numpy as np
 
 from .hub import DEFAULT_CHECKPOINT, CheckpointNotFoundError
 from .kernels import softmax
-from .model import linear
+from .model import linear, pooler
 from .modeling import DistilBertForSequenceClassification
 from .tokenizer import AutoTokenizer, DistilBertTokenizer
 
 PLOT_EXTRA = 'pip install "minibert[plot]"'
-FIRST_VALUES = 8  # how many leading values of the [CLS] and pre_classifier vectors are printed
+FIRST_VALUES = 8  # how many leading values of the [CLS] and classifier-input vectors are printed
 MAX_PLOT_TOKENS = 64  # beyond this the token labels of a map cannot be read (and the image gets huge)
 
 
@@ -60,7 +61,8 @@ class Explanation:
     embeddings_norm: float  # Frobenius norm of embeddings
     blocks: list[Block]  # one per layer
     cls: np.ndarray  # [C]: last_hidden_state[0, 0], the classification head's input
-    pre_classifier: np.ndarray  # [C]: ReLU(pre_classifier(cls)), i.e. after the ReLU
+    classifier_input: np.ndarray  # [C]: DistilBERT: ReLU(pre_classifier(cls)), after the ReLU; BERT: the pooler's
+    classifier_input_step: str  # how classifier_input was computed, in words
     logits: np.ndarray  # [L]
     probs: np.ndarray  # [L]: softmax(logits)
     label_id: int  # argmax of probs
@@ -90,10 +92,12 @@ def explain(
     """Run one text through tokenizer and model, keeping every intermediate the model produces."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r}")
-    if "pre_classifier" not in getattr(model, "params", {}):
+    params = getattr(model, "params", {})
+    if "classifier" not in params or not ("pre_classifier" in params or "pooler" in params):
         raise ValueError(
-            f"explain walks DistilBERT's classification head (pre_classifier, ReLU, classifier); "
-            f"{type(model).__name__} has no pre_classifier. Pass a DistilBertForSequenceClassification"
+            "explain walks a sequence-classification head (DistilBERT: pre_classifier, ReLU, classifier; BERT: "
+            f"pooler, classifier); {type(model).__name__} has none. Pass a model from "
+            "AutoModelForSequenceClassification"
         )
     enc = tokenizer(text, truncation=True, return_tensors="np")  # [1, T]; cut to the model's 512 positions
     out = model(**enc, output_hidden_states=True, output_attentions=True)
@@ -107,10 +111,15 @@ def explain(
             Block(h, a, _norm(h), _norm(h[0]), [(int(k), float(a[i, 0, k])) for i, k in enumerate(top)])
         )
 
-    # The head, step by step with model.py's own linear and the backend's ReLU (classification_head does the
-    # same in one go); the logits are the model's output, so they are exactly what the pipeline would score.
+    # The head, step by step with model.py's own functions (classification_head / bert_classification_head do
+    # the same in one go); the logits are the model's output, so they are exactly what the pipeline would score.
     cls = out.hidden_states[-1][:, 0]  # [1, C]
-    pre = model.ops.relu(linear(cls, model.params["pre_classifier"], model.ops))  # [1, C], after ReLU
+    if "pre_classifier" in params:  # DistilBERT
+        pre = model.ops.relu(linear(cls, params["pre_classifier"], model.ops))  # [1, C], after the ReLU
+        step = "pre_classifier, after the ReLU: ReLU(pre_classifier(cls))"
+    else:  # BERT: the pooler (trained on next-sentence prediction) feeds the classifier
+        pre = pooler(out.hidden_states[-1], params["pooler"], model.ops)  # [1, C], after the tanh
+        step = "BERT's pooler, after the tanh: tanh(pooler.dense(cls))"
     logits = out.logits[0]
     probs = softmax(logits, axis=-1)
     label_id = int(probs.argmax())
@@ -125,7 +134,8 @@ def explain(
         embeddings_norm=_norm(out.hidden_states[0][0]),
         blocks=blocks,
         cls=cls[0],
-        pre_classifier=pre[0],
+        classifier_input=pre[0],
+        classifier_input_step=step,
         logits=logits,
         probs=probs,
         label_id=label_id,
@@ -183,13 +193,13 @@ def format_explanation(e: Explanation, heads_per_line: int = 4) -> str:
     n = min(FIRST_VALUES, C)
     lines.append(f"4. The [CLS] vector: last_hidden_state[0, 0], the classification head's input (first {n} of {C})")
     lines.append(f"   {_vec(e.cls[:n])}")
-    zeros = int((e.pre_classifier == 0).sum())
-    lines.append(f"5. pre_classifier, after the ReLU: ReLU(pre_classifier(cls)) (first {n} of {C}; {zeros} are 0)")
-    lines.append(f"   {_vec(e.pre_classifier[:n])}")
+    zeros = int((e.classifier_input == 0).sum())
+    lines.append(f"5. {e.classifier_input_step} (first {n} of {C}; {zeros} are 0)")
+    lines.append(f"   {_vec(e.classifier_input[:n])}")
     lines.append("")
 
     labels = [e.id2label[i] for i in range(len(e.logits))]
-    lines.append(f"6. logits = classifier(pre_classifier output), one per label {labels}")
+    lines.append(f"6. logits = classifier(step 5's vector), one per label {labels}")
     lines.append(f"   {_vec(e.logits)}")
     lines.append("7. softmax(logits): probabilities")
     lines.append(f"   {_vec(e.probs)}")

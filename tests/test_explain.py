@@ -57,7 +57,15 @@ def check_top(top: list[tuple[int, float]], got_att: np.ndarray, ref_att: np.nda
         assert row[k] >= row.max() - 2 * bound, f"head {h}: key {k} is not transformers' top key {row.argmax()}"
 
 
-@pytest.fixture(params=["small_ckpt", "minilm_ckpt"])
+@pytest.fixture(scope="module")
+def bert_ckpt(tmp_path_factory):
+    """A tiny random BERT with a sequence-classification head: explain's head step is then BERT's pooler."""
+    from checkpoints_heads import make_head_checkpoint
+
+    return make_head_checkpoint(tmp_path_factory.mktemp("bert_seq"), "bert", "tiny", "sequence_classification", seed=7)
+
+
+@pytest.fixture(params=["small_ckpt", "minilm_ckpt", "bert_ckpt"])
 def ckpt(request):
     return request.param, request.getfixturevalue(request.param)
 
@@ -91,7 +99,7 @@ def test_explanation_values_equal_transformers_float32(ckpt, backend, mb_model, 
             check_top(b.cls_top, b.attentions, t64["attentions"][i][0], bound)
 
         check_fp32(e.cls, t32["hidden_states"][-1][0, 0], t64["hidden_states"][-1][0, 0])
-        check_fp32(e.pre_classifier, t32["pre_classifier"][0], t64["pre_classifier"][0])
+        check_fp32(e.classifier_input, t32["classifier_input"][0], t64["classifier_input"][0])
         _, _, bound = check_fp32(e.logits, t32["logits"][0], t64["logits"][0])
         _, _, bound = check_fp32(e.probs, t32["probs"][0], t64["probs"][0])
         check_top([(e.label_id, e.probs[e.label_id])], e.probs[None, None], t64["probs"][0][None, None], bound)
@@ -105,7 +113,7 @@ def test_explanation_values_equal_transformers_double_in_float64(ckpt, backend, 
     t64 = reference(hf_tokenizer, path, TEXTS[0], "float64")
     assert e.tokens == t64["tokens"]
     pairs = [(e.embeddings, t64["hidden_states"][0][0]), (e.cls, t64["hidden_states"][-1][0, 0]),
-             (e.pre_classifier, t64["pre_classifier"][0]), (e.logits, t64["logits"][0]), (e.probs, t64["probs"][0])]
+             (e.classifier_input, t64["classifier_input"][0]), (e.logits, t64["logits"][0]), (e.probs, t64["probs"][0])]
     pairs += [(b.hidden_state, h[0]) for b, h in zip(e.blocks, t64["hidden_states"][1:], strict=True)]
     pairs += [(b.attentions, a[0]) for b, a in zip(e.blocks, t64["attentions"], strict=True)]
     for got, want in pairs:
@@ -117,7 +125,7 @@ def test_explanation_values_equal_transformers_double_in_float64(ckpt, backend, 
 
 
 def test_explanation_holds_the_models_own_values(small_ckpt, mb_model, mb_tokenizer):
-    """Nothing is recomputed on the side: the values are the model call's, and pre_classifier is what the head
+    """Nothing is recomputed on the side: the values are the model call's, and classifier_input is what the head
     used (the classifier applied to it gives the model's logits bit for bit)."""
     model, tok = mb_model(small_ckpt, "numba", True), mb_tokenizer(small_ckpt)
     e = explain(TEXTS[0], model, tok)
@@ -128,14 +136,14 @@ def test_explanation_holds_the_models_own_values(small_ckpt, mb_model, mb_tokeni
     for b, h, a in zip(e.blocks, out.hidden_states[1:], out.attentions, strict=True):
         np.testing.assert_array_equal(b.hidden_state, h[0])
         np.testing.assert_array_equal(b.attentions, a[0])
-    np.testing.assert_array_equal(linear(e.pre_classifier[None], model.params["classifier"], model.ops)[0], e.logits)
+    np.testing.assert_array_equal(linear(e.classifier_input[None], model.params["classifier"], model.ops)[0], e.logits)
     np.testing.assert_array_equal(e.probs, minibert.softmax(out.logits, axis=-1)[0])
 
 
 def test_explain_rejects_what_it_cannot_walk(small_ckpt, mb_model, mb_tokenizer):
     with pytest.raises(TypeError, match="text must be a str"):
         explain(["a", "b"], mb_model(small_ckpt, "numba", True), mb_tokenizer(small_ckpt))
-    with pytest.raises(ValueError, match="pre_classifier"):
+    with pytest.raises(ValueError, match="sequence-classification head"):
         explain("a", mb_model(small_ckpt, "numba", False), mb_tokenizer(small_ckpt))
 
 
@@ -182,7 +190,7 @@ def parse(stdout: str) -> dict:
         elif m := re.findall(r"head\s+(\d+): (\S+) \((" + NUM + r")\)", line):
             got["blocks"][-1]["top"] += [(int(h), tok, numbers(w)[0]) for h, tok, w in m]
         elif step in (4, 5, 6, 7) and line.startswith("   ["):
-            got[{4: "cls", 5: "pre_classifier", 6: "logits", 7: "probs"}[step]] = numbers(line)
+            got[{4: "cls", 5: "classifier_input", 6: "logits", 7: "probs"}[step]] = numbers(line)
         elif m := re.match(r"8\. argmax = (\d+) → id2label\[\d+\] = '(.*)' \(score", line):
             got["label_id"], got["label"] = int(m.group(1)), m.group(2)
     return got
@@ -238,9 +246,9 @@ def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer, 
     n = len(got["cls"])
     assert 0 < n <= C
     within(got["cls"], t64["hidden_states"][-1][0, 0, :n], bound("hidden_states", -1))
-    pre_bound = 2 * max_abs_error(t32["pre_classifier"], t64["pre_classifier"]) + 4 * 2**-24 * np.abs(
-        t64["pre_classifier"]).max()
-    within(got["pre_classifier"], t64["pre_classifier"][0, :n], pre_bound)
+    pre_bound = 2 * max_abs_error(t32["classifier_input"], t64["classifier_input"]) + 4 * 2**-24 * np.abs(
+        t64["classifier_input"]).max()
+    within(got["classifier_input"], t64["classifier_input"][0, :n], pre_bound)
     for key in ("logits", "probs"):
         b = 2 * max_abs_error(t32[key], t64[key]) + 4 * 2**-24 * np.abs(t64[key]).max()
         within(got[key], t64[key][0], b)

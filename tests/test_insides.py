@@ -29,10 +29,15 @@ TEXTS = [
 
 def torch_insides(ckpt, head: bool, input_ids, attention_mask, dtype: str = "float32") -> dict:
     """transformers (eager) on the same inputs: its output fields as NumPy arrays, plus for a classification model
-    its pre_classifier output after the ReLU ("pre_classifier", captured with a forward hook)."""
+    the classifier's input ("classifier_input", captured with a forward hook): DistilBERT's pre_classifier output
+    after the ReLU, BERT's pooler output (tanh included)."""
     model = _torch_model(str(ckpt), head, dtype)
     captured = {}
-    hook = model.pre_classifier.register_forward_hook(lambda m, i, o: captured.setdefault("pre", o)) if head else None
+    hook = None
+    if head:
+        distil = hasattr(model, "pre_classifier")
+        layer = model.pre_classifier if distil else model.bert.pooler
+        hook = layer.register_forward_hook(lambda m, i, o: captured.setdefault("pre", torch.relu(o) if distil else o))
     try:
         with torch.no_grad():
             out = model(
@@ -49,7 +54,7 @@ def torch_insides(ckpt, head: bool, input_ids, attention_mask, dtype: str = "flo
     }
     if head:
         result["logits"] = out.logits.numpy()
-        result["pre_classifier"] = torch.relu(captured["pre"]).numpy()
+        result["classifier_input"] = captured["pre"].numpy()
     else:
         result["last_hidden_state"] = out.last_hidden_state.numpy()
     return result
