@@ -193,8 +193,8 @@ def format_explanation(e: Explanation, heads_per_line: int = 4) -> str:
     n = min(FIRST_VALUES, C)
     lines.append(f"4. The [CLS] vector: last_hidden_state[0, 0], the classification head's input (first {n} of {C})")
     lines.append(f"   {_vec(e.cls[:n])}")
-    zeros = int((e.classifier_input == 0).sum())
-    lines.append(f"5. {e.classifier_input_step} (first {n} of {C}; {zeros} are 0)")
+    zeros = f"; {int((e.classifier_input == 0).sum())} are 0" if "ReLU" in e.classifier_input_step else ""
+    lines.append(f"5. {e.classifier_input_step} (first {n} of {C}{zeros})")
     lines.append(f"   {_vec(e.classifier_input[:n])}")
     lines.append("")
 
