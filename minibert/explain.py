@@ -33,6 +33,10 @@ from .modeling import DistilBertForSequenceClassification
 from .tokenizer import AutoTokenizer, DistilBertTokenizer
 
 PLOT_EXTRA = 'pip install "minibert[plot]"'
+DESCRIPTION = """Walk one text through the model as the seed notebooks do, printing the model's own values:
+tokens and ids, attention mask, embeddings, each block's output (shape, norms) and the token [CLS]
+attends to most in each head, the [CLS] vector, the classifier's input, logits, softmax and the label.
+--plot also draws every block's and head's attention map."""
 FIRST_VALUES = 8  # how many leading values of the [CLS] and classifier-input vectors are printed
 MAX_PLOT_TOKENS = 64  # beyond this the token labels of a map cannot be read (and the image gets huge)
 
@@ -280,8 +284,8 @@ def plot_attention(e: Explanation, path: str | os.PathLike) -> Path:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `explain` on the `minibert` command's subparsers; it runs `run(args)`."""
-    parser = subparsers.add_parser("explain", help="walk one text through the model, step by step", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser("explain", help="walk one text through the model, step by step",
+                                   description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     configure(parser)
     return parser
 
@@ -317,9 +321,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minibert.explain", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m minibert.explain", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     configure(parser)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of runtime errors")
     return run(parser.parse_args(argv))
 
 
