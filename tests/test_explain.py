@@ -207,10 +207,9 @@ def run_explain(*args, env=None):
     return subprocess.run([sys.executable, "-m", "minibert.explain", *args], capture_output=True, text=True, env=env)
 
 
-def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer, tmp_path):
+def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer):
     text = TEXTS[0]
-    png = tmp_path / "attention.png"
-    out = run_explain(text, "--model", str(minilm_ckpt), "--backend", "numpy", "--plot", str(png))
+    out = run_explain(text, "--model", str(minilm_ckpt), "--backend", "numpy")
     assert out.returncode == 0, out.stderr
     got = parse(out.stdout)
     t32 = reference(hf_tokenizer, minilm_ckpt, text, "float32")
@@ -255,9 +254,16 @@ def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer, 
     assert got["label_id"] == int(t64["probs"][0].argmax())
     assert got["label"] == _torch_label(minilm_ckpt, got["label_id"])
 
-    # --plot wrote a PNG of the blocks x heads grid
-    assert f"attention maps written to {png}" in out.stdout
+
+def test_cli_plot_writes_the_image_and_names_it(small_ckpt, tmp_path):
+    png = tmp_path / "attention.png"
+    out = run_explain("I love it", "--model", str(small_ckpt), "--plot", str(png))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.rstrip().endswith(f"attention maps written to {png}")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = run_explain("I love it", "--model", str(small_ckpt), "--plot", str(tmp_path / "no" / "such" / "dir.png"))
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
 
 
 def test_plot_draws_each_blocks_and_heads_attention_with_tokens_on_the_axes(small_ckpt, mb_model, mb_tokenizer,
