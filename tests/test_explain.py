@@ -207,6 +207,15 @@ def run_explain(*args, env=None):
     return subprocess.run([sys.executable, "-m", "minibert.explain", *args], capture_output=True, text=True, env=env)
 
 
+def check_printed_head(got: dict, t32: dict, t64: dict, ckpt) -> None:
+    """The printed logits, softmax, argmax and label against transformers (printed rounding + error model)."""
+    for key in ("logits", "probs"):
+        bound = 2 * max_abs_error(t32[key], t64[key]) + 4 * 2**-24 * np.abs(t64[key]).max()
+        within(got[key], t64[key][0], bound)
+    assert got["label_id"] == int(t64["probs"][0].argmax())
+    assert got["label"] == _torch_label(ckpt, got["label_id"])
+
+
 def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer):
     text = TEXTS[0]
     out = run_explain(text, "--model", str(minilm_ckpt), "--backend", "numpy")
@@ -248,11 +257,22 @@ def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer):
     pre_bound = 2 * max_abs_error(t32["classifier_input"], t64["classifier_input"]) + 4 * 2**-24 * np.abs(
         t64["classifier_input"]).max()
     within(got["classifier_input"], t64["classifier_input"][0, :n], pre_bound)
-    for key in ("logits", "probs"):
-        b = 2 * max_abs_error(t32[key], t64[key]) + 4 * 2**-24 * np.abs(t64[key]).max()
-        within(got[key], t64[key][0], b)
-    assert got["label_id"] == int(t64["probs"][0].argmax())
-    assert got["label"] == _torch_label(minilm_ckpt, got["label_id"])
+    check_printed_head(got, t32, t64, minilm_ckpt)
+
+
+def test_minibert_command_explain_subcommand(small_ckpt, hf_tokenizer):
+    """`python -m minibert explain` (the `minibert` console script's main) is the same command."""
+    out = subprocess.run([sys.executable, "-m", "minibert", "explain", TEXTS[1], "--model", str(small_ckpt)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    got = parse(out.stdout)
+    t32 = reference(hf_tokenizer, small_ckpt, TEXTS[1], "float32")
+    t64 = reference(hf_tokenizer, small_ckpt, TEXTS[1], "float64")
+    assert [row[1] for row in got["table"]] == t64["tokens"]
+    assert len(got["blocks"]) == len(t64["attentions"])
+    check_printed_head(got, t32, t64, small_ckpt)
+    out = subprocess.run([sys.executable, "-m", "minibert", "explain"], capture_output=True, text=True)
+    assert out.returncode == 2 and "text" in out.stderr  # argparse's usage error: the text is required
 
 
 def test_cli_plot_writes_the_image_and_names_it(small_ckpt, tmp_path):
