@@ -29,7 +29,7 @@ import numpy as np
 from .hub import DEFAULT_CHECKPOINT, CheckpointNotFoundError
 from .kernels import softmax
 from .model import linear, pooler
-from .modeling import DistilBertForSequenceClassification
+from .modeling import BertForSequenceClassification, DistilBertForSequenceClassification
 from .tokenizer import AutoTokenizer, DistilBertTokenizer
 
 PLOT_EXTRA = 'pip install "minibert[plot]"'
@@ -74,13 +74,16 @@ class Explanation:
     id2label: dict[int, str]
 
 
+Classifier = DistilBertForSequenceClassification | BertForSequenceClassification
+
+
 def load(
     model: str | os.PathLike = DEFAULT_CHECKPOINT,
     *,
     revision: str | None = None,
     backend: str | None = None,
     dtype: str = "float32",
-) -> tuple[DistilBertForSequenceClassification, DistilBertTokenizer]:
+) -> tuple[Classifier, DistilBertTokenizer]:
     """The classification model and its tokenizer from a hub id or a local checkpoint directory."""
     import minibert
 
@@ -90,9 +93,7 @@ def load(
     return clf, AutoTokenizer.from_pretrained(model, revision=revision)
 
 
-def explain(
-    text: str, model: DistilBertForSequenceClassification, tokenizer: DistilBertTokenizer
-) -> Explanation:
+def explain(text: str, model: Classifier, tokenizer: DistilBertTokenizer) -> Explanation:
     """Run one text through tokenizer and model, keeping every intermediate the model produces."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}: {text!r}")
