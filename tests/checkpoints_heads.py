@@ -84,6 +84,9 @@ def make_head_checkpoint(outdir, arch: str, size: str, head: str, *, seed: int =
     generator = torch.Generator().manual_seed(seed + 1)
     _perturb_layer_norms(model, generator)
     _spread_linears(model, generator, HEAD_MODULES)
+    if head == "masked_lm":  # word vectors of std 0.02 give near-uniform word scores (top-k near ties): spread them
+        with torch.no_grad():
+            model.get_input_embeddings().weight.mul_(20.0)
     if head == "masked_lm" and not config.tie_word_embeddings:
         with torch.no_grad():  # make the untied decoder visibly different from the word embeddings
             model.get_output_embeddings().weight.normal_(0, 0.2, generator=generator)
