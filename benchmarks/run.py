@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     config = artifacts.SMOKE_CONFIG if args.smoke else artifacts.BASE_CONFIG
     names, baseline = args.names, (competitors.BASELINE if competitors.BASELINE in args.names else args.names[0])
 
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # not a load report per model: the encoder rows drop the head
     cache_before = bool(numba_cache_files())
     args.workdir.mkdir(parents=True, exist_ok=True)
     ckpt = artifacts.build_checkpoint(args.workdir, config)

@@ -135,9 +135,11 @@ def _toy_module() -> types.ModuleType:
     """A module the profiler has never seen, with functions of any signature calling each other via globals."""
     mod = types.ModuleType("minibert._toy_profiled")
     exec(
-        "import time\n"
+        "import time, numba\n"
         "def inner(x, *, wait):\n    time.sleep(wait)\n    return x + 1\n"
-        "def outer(x):\n    time.sleep(0.002)\n    return inner(x, wait=0.004) * 2\n"
+        "def outer(x):\n    time.sleep(0.002)\n    return inner(x, wait=0.004) * 2 + jitted(x)\n"
+        "@numba.njit\ndef jitted(x):\n    return _twice(x)\n"
+        "@numba.njit\ndef _twice(x):\n    return 2 * x\n"
         "def _private(x):\n    return x\n",
         mod.__dict__,
     )
@@ -148,7 +150,7 @@ def test_profile_times_any_module_by_name_and_restores_it():
     mod = _toy_module()
     sys.modules[mod.__name__] = mod
     try:
-        originals = (mod.outer, mod.inner)
+        originals = (mod.outer, mod.inner, mod.jitted)
 
         class Model:  # holds a function as an attribute, as a model holds its backend's ops
             def __init__(self):
@@ -157,12 +159,12 @@ def test_profile_times_any_module_by_name_and_restores_it():
         model = Model()
         rows = profiling.profile_calls(model, lambda: mod.outer(1) + model.step(1, wait=0.0), [mod], calls=3)
         by_name = {name: (ms, calls) for name, ms, calls in rows}
-        assert set(by_name) >= {"_toy_profiled.outer", "_toy_profiled.inner", "total forward"}
-        assert "_toy_profiled._private" not in by_name
+        assert set(by_name) >= {"_toy_profiled.outer", "_toy_profiled.inner", "_toy_profiled.jitted", "total forward"}
+        assert "_toy_profiled._private" not in by_name and "_toy_profiled._twice" not in by_name
         assert by_name["_toy_profiled.inner"][1] == 2  # via outer's global lookup and via the model's attribute
         assert by_name["_toy_profiled.inner"][0] >= 4.0  # its sleep is its own time ...
         assert 2.0 <= by_name["_toy_profiled.outer"][0] < 4.0  # ... and not outer's
-        assert (mod.outer, mod.inner) == originals and model.step is mod.inner
+        assert (mod.outer, mod.inner, mod.jitted) == originals and model.step is mod.inner
     finally:
         del sys.modules[mod.__name__]
 
