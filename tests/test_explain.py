@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from functools import cache
 
 import numpy as np
 import pytest
@@ -39,6 +40,12 @@ TEXTS = ["I've been waiting for a HuggingFace course my whole life.", "I hate th
 
 
 def reference(hf_tokenizer, ckpt, text: str, dtype: str) -> dict:
+    """transformers' insides for one text (cached: both backends compare against the same reference)."""
+    return _reference(str(ckpt), text, dtype, hf_tokenizer)
+
+
+@cache
+def _reference(ckpt: str, text: str, dtype: str, hf_tokenizer) -> dict:
     tok = hf_tokenizer(ckpt)
     enc = tok(text, truncation=True, return_tensors="np")
     ref = torch_insides(ckpt, True, enc["input_ids"], enc["attention_mask"], dtype)

@@ -9,12 +9,13 @@ float32 on the error model (error_model.py), float64 mode to FLOAT64_ATOL of tra
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import cache
 
 import numpy as np
 import pytest
 import torch
 from checkpoints import BACKENDS
-from conftest import _torch_model
+from conftest import _hf_tokenizer, _torch_model
 from error_model import check_fp32, max_abs_error
 from test_parity import FLOAT64_ATOL
 
@@ -58,6 +59,13 @@ def torch_insides(ckpt, head: bool, input_ids, attention_mask, dtype: str = "flo
     else:
         result["last_hidden_state"] = out.last_hidden_state.numpy()
     return result
+
+
+@cache
+def torch_texts(ckpt, head: bool, dtype: str) -> dict:
+    """torch_insides on TEXTS, padded (cached: every backend compares against the same reference)."""
+    enc = _hf_tokenizer(str(ckpt))(TEXTS, padding=True, return_tensors="np")
+    return torch_insides(ckpt, head, enc["input_ids"], enc["attention_mask"], dtype) | {"input_ids": enc["input_ids"]}
 
 
 def real_attention(mask: np.ndarray, n_heads: int) -> np.ndarray:
@@ -133,8 +141,8 @@ def test_float32_insides_match_transformers_on_padded_batch(ckpt, backend, head,
     ids, mask = enc["input_ids"], enc["attention_mask"]
     assert (mask == 0).any(), "the batch must be padded"
     out = mb_model(path, backend, head)(ids, mask, output_hidden_states=True, output_attentions=True)
-    t32 = torch_insides(path, head, ids, mask)
-    t64 = torch_insides(path, head, ids, mask, dtype="float64")
+    t32, t64 = torch_texts(path, head, "float32"), torch_texts(path, head, "float64")
+    np.testing.assert_array_equal(ids, t64["input_ids"])  # the same inputs on both sides
     H = out.attentions[0].shape[1]
     real = real_attention(mask, H)
     shape = f"{ids.shape[0]}x{ids.shape[1]} padded"
@@ -164,7 +172,8 @@ def test_float64_insides_equal_transformers_double(ckpt, backend, head, mb_token
     enc = mb_tokenizer(path)(TEXTS, padding=True, return_tensors="np")
     ids, mask = enc["input_ids"], enc["attention_mask"]
     out = mb_model(path, backend, head, "float64")(ids, mask, output_hidden_states=True, output_attentions=True)
-    t64 = torch_insides(path, head, ids, mask, dtype="float64")
+    t64 = torch_texts(path, head, "float64")
+    np.testing.assert_array_equal(ids, t64["input_ids"])
     real = real_attention(mask, out.attentions[0].shape[1])
     for got, ref in zip(out.hidden_states, t64["hidden_states"], strict=True):
         assert got.dtype == np.float64
