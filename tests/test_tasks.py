@@ -317,3 +317,16 @@ def test_text_classification_equals_transformers(ckpt, arch, size, problem_type)
     if problem_type == "multi_label_classification":  # sigmoid: the label scores do not sum to 1
         scores = [d["score"] for d in ours(NER_TEXTS[0], top_k=None)]
         assert abs(sum(scores) - 1) > 1e-3
+
+
+def test_loaded_models_and_wrong_heads(ckpt):
+    """A loaded model plus tokenizer gives the same pipeline as its directory; a model of another head is refused."""
+    directory = ckpt("distilbert", "tiny", "masked_lm")
+    model = minibert.AutoModelForMaskedLM.from_pretrained(directory)
+    tok = minibert.AutoTokenizer.from_pretrained(directory)
+    by_object = minibert.pipeline("fill-mask", model=model, tokenizer=tok)
+    assert by_object(FILL_TEXTS) == minibert.pipeline("fill-mask", model=directory)(FILL_TEXTS)
+    with pytest.raises(ValueError, match="pass tokenizer="):
+        minibert.pipeline("fill-mask", model=model)
+    with pytest.raises(TypeError, match="must be a hub id, a directory or one of DistilBertForQuestionAnswering"):
+        minibert.pipeline("question-answering", model=model, tokenizer=tok)
