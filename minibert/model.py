@@ -11,7 +11,8 @@ pooler. A forward pass is:
       -> last_hidden_state                                                [B, T, C]
     sequence classification adds a head on the first ([CLS]) token:
       -> classifier(ReLU(pre_classifier(h[:, 0])))                        [B, L]
-    the other heads work on every token (see "Task heads" at the end of the file).
+    the other heads (masked LM, token classification, question answering) read every token's vector
+    (see "BERT's pooler and the task heads" below).
 
 BERT runs this same encoder. Its checkpoint keys are renamed to DistilBERT's at load (loading.py);
 it adds a learned vector per token type (segment A/B) to the embeddings, and a pooler
