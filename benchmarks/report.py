@@ -86,8 +86,9 @@ def report(run: dict) -> str:
             "- correctness: every output vs transformers in float64 (eager, `model.double()`); passes when its max "
             f"error ≤ {error_model.FP32_RATIO:g}× torch-float32's error + {error_model.FLOOR_ULPS:g} float32 ulps of "
             "the largest value (tests/error_model.py)",
-            f"- numpy float32 GEMM rate (2048³ sgemm, best of several): {run['gemm_gflops']:.0f} GFLOP/s; GEMM limit "
-            "of a shape = its encoder's product FLOPs ÷ that rate (FLOPs = L·(8·T·C² + 4·T·C·F + 4·B·S²·C), T = B·S)"]
+            f"- numpy float32 GEMM rate ({run['gemm_n']}³ sgemm, best of several): {run['gemm_gflops']:.0f} GFLOP/s; "
+            "GEMM limit of a shape = its encoder's product FLOPs ÷ that rate "
+            "(FLOPs = L·(8·T·C² + 4·T·C·F + 4·B·S²·C), T = B·S)"]
     out += [f"- {label}: sequence lengths {lens}" for label, lens in run["padded_lengths"].items()]
     out += ["", "## Machine", ""]
     out += [f"- {k}: {v}" for k, v in run["facts"].items()]
@@ -214,6 +215,8 @@ def summary(run: dict) -> dict:
     if run.get("corpus"):
         out["corpus_texts_per_s"] = {n: run["corpus"]["n_texts"] / _median(s)
                                      for n, s in run["corpus"]["seconds"].items()}
+        out["corpus_agreement"] = {n: {"max_score_delta": d, "top_label_flips": f}
+                                   for n, (d, f) in run["corpus"]["agreement"].items()}
     if run.get("processes"):
         pr = run["processes"]
         out["start"] = {n: {k: r[k] for k in ("process_median", "peak_rss", "rss_import")}

@@ -105,21 +105,25 @@ def agreement(outputs: dict[str, Scores], reference: str) -> dict[str, tuple[flo
     return out
 
 
-def time_workload(runners: dict[str, Callable[[list[str]], object]], texts: list[str], repeats: int,
-                  gap_s: float, warmup_texts: int = 64) -> dict[str, list[float]]:
-    """{runner: [seconds per pass over all texts]}: each warmed up on a slice, then `repeats` rotated rounds."""
+def time_workload(runners: dict[str, Callable[[list[str]], Scores]], texts: list[str], repeats: int,
+                  gap_s: float, warmup_texts: int = 64) -> tuple[dict[str, list[float]], dict[str, Scores]]:
+    """({runner: [seconds per pass over all texts]}, {runner: its outputs of the first pass}): each runner is
+    warmed up on the first `warmup_texts` texts, then `repeats` rotated rounds. The outputs are kept so that
+    they can be checked without another pass (a pass over the full corpus takes minutes on the base model)."""
     for run in runners.values() if warmup_texts else ():
         run(texts[:warmup_texts])
     names = list(runners)
     samples: dict[str, list[float]] = {n: [] for n in names}
+    outputs: dict[str, Scores] = {}
     for r in range(repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             time.sleep(gap_s)
             t0 = time.perf_counter()
-            runners[name](texts)
+            out = runners[name](texts)
             samples[name].append(time.perf_counter() - t0)
-    return samples
+            outputs.setdefault(name, out)
+    return samples, outputs
 
 
 def median(xs: list[float]) -> float:
