@@ -1,0 +1,280 @@
+"""The fast forward pass: model.py's DistilBERT, step for step, on packed tokens with fused kernels.
+
+model.py is the reference to learn from; this file computes the same function, in the same order, with the
+same names, but shaped for speed. Read model.py first. The differences, each measured (see the table at the
+end of this docstring):
+
+* **Packed tokens, no padding.** A padded batch [B, T] becomes one matrix of its real tokens [N, C],
+  N = sum of the lengths, for every token-wise step (linears, GELU, LayerNorm, residuals). Attention runs per
+  sequence over that sequence's own tokens only: padding is never computed, so a mixed batch costs what its
+  real tokens cost. Sequences of equal length are attended in one batched call.
+* **[CLS] only after the last block** (`cls_only=True`, for classification): the last block computes K and V
+  for every token (the [CLS] query attends to all of them) but the query, the attention row, out_lin, the FFN
+  and both LayerNorms for the [CLS] row only.
+* **Fused kernels** (fast_kernels.py): bias + GELU, bias + residual + LayerNorm, scale + mask + softmax, and
+  the embedding sum + LayerNorm each in one pass. Heads are split and merged by strided views, not copies:
+  Q, K, V are column blocks of one [N, 3C] matrix, and each head's context is written straight into its
+  columns of the merged [N, C] matrix.
+* **Fused Q/K/V weights**, stacked once by `prepare` into one [3C, C] matrix: one GEMM instead of three.
+* **Buffers reused across the blocks**: each activation matrix is allocated once per call, not once per block
+  (a fresh 50 MB array costs ~12,000 page faults).
+
+What a padded position holds in `last_hidden_state`: zeros. transformers computes a vector there (a padded
+query still attends to the real keys); callers mask those positions out, and nothing here computes them.
+Position 0 is the exception: it is always computed, masked or not, because classification heads read it.
+A sequence whose mask is all zeros is computed in full with every key masked (uniform attention), exactly
+as transformers does.
+
+Shapes: B batch, T tokens per padded row, N packed tokens (sum of the lengths), C = dim, H = n_heads,
+D = C // H, F = hidden_dim, S = one sequence's rows, K = its keys.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from .fast_kernels import attention_softmax, bias_activation, bias_residual_layer_norm, embed_layer_norm
+
+Params = dict  # a nested dict of arrays, as in model.py
+
+
+class FastParams(NamedTuple):
+    """The weights in the layout of the fast path, built once by `prepare`. Arrays are the checkpoint's own
+    (read-only, possibly views of a memory-mapped file) except the stacked Q/K/V weights."""
+
+    embeddings: Params  # word_embeddings, position_embeddings, token_type_embeddings, LayerNorm
+    layers: list[Params]  # per block: attention.{qkv_lin, out_lin}, sa_layer_norm, ffn.{lin1, lin2}, output_layer_norm
+    dtype: np.dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads. One number: the MINIBERT_NUM_THREADS environment variable, else OMP_NUM_THREADS, else the cores this
+# process may run on. BLAS (OpenBLAS's own pool) uses it for the products; the fused kernels use Numba's pool
+# for large inputs when it is above 1.
+
+THREADS_ENV = ("MINIBERT_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def default_threads() -> int:
+    for name in THREADS_ENV:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_threads = default_threads()
+
+
+def set_threads(n: int) -> None:
+    """How many threads the fused kernels use (1: serial)."""
+    global _threads
+    _threads = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+
+
+def _parallel() -> bool:
+    if _threads > 1:
+        numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights: prepared once at load.
+
+
+def prepare(params: Params, cfg, fuse_qkv: bool = True) -> FastParams:
+    """Stack each block's q_lin/k_lin/v_lin into one qkv_lin; everything else is the checkpoint's array itself.
+    Never writes into `params` (they may be read-only views of the file)."""
+    emb = params["embeddings"]
+    dtype = emb["word_embeddings"]["weight"].dtype
+    embeddings = {
+        "word_embeddings": emb["word_embeddings"],
+        "position_embeddings": emb["position_embeddings"],
+        # DistilBERT has no token types: one zero row, so the kernel adds the same thing for both models
+        "token_type_embeddings": emb.get("token_type_embeddings", {"weight": np.zeros((1, cfg.dim), dtype)}),
+        "LayerNorm": emb["LayerNorm"],
+    }
+    layers = []
+    for i in range(cfg.n_layers):
+        p = params["transformer"]["layer"][str(i)]
+        a = p["attention"]
+        qkv = {} if not fuse_qkv else {
+            "weight": np.concatenate([a["q_lin"]["weight"], a["k_lin"]["weight"], a["v_lin"]["weight"]]),  # [3C, C]
+            "bias": np.concatenate([a["q_lin"]["bias"], a["k_lin"]["bias"], a["v_lin"]["bias"]]),  # [3C]
+        }
+        for arr in qkv.values():
+            arr.flags.writeable = False
+        att = {"qkv_lin": qkv} if fuse_qkv else {k: a[k] for k in ("q_lin", "k_lin", "v_lin")}
+        layers.append({
+            "attention": {**att, "out_lin": a["out_lin"]},
+            "sa_layer_norm": p["sa_layer_norm"],
+            "ffn": p["ffn"],
+            "output_layer_norm": p["output_layer_norm"],
+        })
+    return FastParams(embeddings, layers, np.dtype(dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# Packing: which tokens of the padded batch are computed, and where each sequence's rows are.
+
+
+class Packed(NamedTuple):
+    batch: np.ndarray  # [N] sequence of each packed token
+    positions: np.ndarray  # [N] its position t in the padded row (for the position embedding and the unpacking)
+    starts: np.ndarray  # [B + 1] sequence b is rows starts[b]:starts[b + 1]
+    key_offsets: np.ndarray  # [B] its keys are rows starts[b] + key_offsets[b]:starts[b + 1] (1 if only a query)
+    key_bias: np.ndarray  # [B] 0, or finfo.min for a sequence with no real token (every key masked)
+    groups: list[tuple[int, int]]  # runs of consecutive sequences of the same layout, attended in one call
+
+
+def pack(attention_mask: np.ndarray, dtype: np.dtype) -> Packed:
+    # [B, T] mask -> the packed layout. Computed: the real tokens, plus position 0 (the [CLS] slot) always,
+    # plus every position of a sequence that has no real token (transformers attends uniformly there).
+    real = attention_mask != 0
+    empty = ~real.any(axis=1)  # [B]
+    keep = real.copy()
+    keep[:, 0] = True
+    keep[empty] = True
+    batch, positions = np.nonzero(keep)  # row-major: each sequence's tokens in order, one block per sequence
+    starts = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
+    key_offsets = (~real[:, 0] & ~empty).astype(np.int64)  # a padded position 0 is a query, never a key
+    key_bias = np.where(empty, np.finfo(dtype).min, 0).astype(dtype)
+    layout = list(zip(np.diff(starts).tolist(), key_offsets.tolist(), empty.tolist(), strict=True))
+    groups, b0 = [], 0
+    for b in range(1, len(layout) + 1):
+        if b == len(layout) or layout[b] != layout[b0]:
+            groups.append((b0, b - b0))
+            b0 = b
+    return Packed(batch, positions, starts, key_offsets, key_bias, groups)
+
+
+def unpack(x: np.ndarray, packed: Packed, shape: tuple[int, int]) -> np.ndarray:
+    # [N, C] -> [B, T, C], zeros where nothing was computed
+    B, T = shape
+    if len(x) == B * T:
+        return x.reshape(B, T, -1)
+    out = np.zeros((B, T, x.shape[1]), x.dtype)
+    out[packed.batch, packed.positions] = x
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The architecture, as in model.py: one function per step, on packed rows.
+
+SKINNY_ROWS = 64  # kernels.linear_blas's threshold: up to here (W x^T)^T beats x W^T in OpenBLAS
+
+
+def linear(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
+    # [N, n_in] -> [N, n_out]: x @ weight.T, without the bias (the fused kernel that reads the result adds it).
+    # For a few rows the product is computed as (W x^T)^T and returned as that transposed view.
+    if x.shape[0] <= SKINNY_ROWS:
+        return (weight @ x.T).T
+    return np.matmul(x, weight.T, out=out)
+
+
+def embeddings(input_ids, token_type_ids, packed: Packed, p: Params, eps: float, out: np.ndarray, par: bool = False
+               ) -> np.ndarray:
+    # [B, T] -> [N, C]: word vector + position vector (+ token-type vector), LayerNorm, for the packed tokens
+    ids = input_ids[packed.batch, packed.positions]
+    types = (np.zeros_like(ids) if token_type_ids is None or "token_type_embeddings" not in p
+             else np.asarray(token_type_ids)[packed.batch, packed.positions].astype(np.int64))
+    return embed_layer_norm(
+        ids, packed.positions, types, p["word_embeddings"]["weight"], p["position_embeddings"]["weight"],
+        p["token_type_embeddings"]["weight"], p["LayerNorm"]["weight"], p["LayerNorm"]["bias"], eps, out, par,
+    )
+
+
+def attention_heads(q: np.ndarray, kv: np.ndarray, packed: Packed, n_heads: int, q_rows: str, out: np.ndarray,
+                    par: bool = False) -> np.ndarray:
+    # softmax(q k^T / sqrt(D)) v, per sequence and head, into out [Nq, C] (heads side by side, as model.py's merge).
+    # q [Nq, C]: every packed token (q_rows="all") or one row per sequence ("cls"); kv [N, 2C]: K and V column
+    # blocks of every packed token. All head splits are strided views; BLAS reads them in place.
+    C = q.shape[1]
+    H, D = n_heads, C // n_heads
+    scale = D**-0.5
+    for b0, G in packed.groups:  # G consecutive sequences with the same number of rows S and keys K
+        r0, r1 = packed.starts[b0], packed.starts[b0 + G]
+        S = (r1 - r0) // G
+        ko = packed.key_offsets[b0]
+        q0, Sq = (r0, S) if q_rows == "all" else (b0, 1)
+        kv_g = kv[r0:r1].reshape(G, S, 2, H, D)
+        k = kv_g[:, ko:, 0].transpose(0, 2, 3, 1)  # [G, H, D, K]
+        v = kv_g[:, ko:, 1].transpose(0, 2, 1, 3)  # [G, H, K, D]
+        q_g = q[q0 : q0 + G * Sq].reshape(G, Sq, H, D).transpose(0, 2, 1, 3)  # [G, H, Sq, D]
+        weights = attention_softmax(q_g @ k, scale, packed.key_bias[b0], par)  # [G, H, Sq, K]
+        np.matmul(weights, v, out=out[q0 : q0 + G * Sq].reshape(G, Sq, H, D).transpose(0, 2, 1, 3))
+    return out
+
+
+def qkv_lin(x: np.ndarray, a: Params, C: int, out: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+    # [N, C] -> [N, 3C] (or column blocks rows of it: slice(C, None) = K and V only): Q, K, V side by side,
+    # as one GEMM with the stacked weights, or three into column blocks of out when they were not stacked
+    if "qkv_lin" in a:
+        w, b = a["qkv_lin"]["weight"][rows], a["qkv_lin"]["bias"][rows]
+        y = linear(x, w, out[:, : len(b)])
+        y += b
+        return y
+    names = ("q_lin", "k_lin", "v_lin")[rows]
+    for j, name in enumerate(names):
+        block = out[:, j * C : (j + 1) * C]
+        np.matmul(x, a[name]["weight"].T, out=block)
+        block += a[name]["bias"]
+    return out[:, : len(names) * C]
+
+
+def transformer_block(
+    x: np.ndarray, packed: Packed, p: Params, cfg, buf: dict, cls_only: bool = False, par: bool = False
+) -> np.ndarray:
+    # [N, C] -> [N, C], in place in x (post-LN, as model.py). With cls_only: -> [B, C], the [CLS] rows only.
+    C, eps = cfg.dim, cfg.layer_norm_eps
+    a = p["attention"]
+    if not cls_only:
+        qkv = qkv_lin(x, a, C, buf["qkv"])  # [N, 3C]
+        q, kv = qkv[:, :C], qkv[:, C:]  # [N, C], [N, 2C]: column blocks, no copies
+    else:  # K and V for every token, the query for the [CLS] rows only
+        kv = qkv_lin(x, a, C, buf["qkv"], slice(1, None) if "q_lin" in a else slice(C, None))  # [N, 2C]
+        x = x[packed.starts[:-1]]  # [B, C]: from here on, the [CLS] rows only
+        q = qkv_lin(x, a, C, np.empty_like(x), slice(0, 1) if "q_lin" in a else slice(None, C))  # [B, C]
+    context = attention_heads(q, kv, packed, cfg.n_heads, "cls" if cls_only else "all", buf["context"][: len(q)], par)
+    attended = linear(context, a["out_lin"]["weight"], buf["hidden"][: len(x)])  # [N, C]
+    ln = p["sa_layer_norm"]
+    x = bias_residual_layer_norm(attended, a["out_lin"]["bias"], x, ln["weight"], ln["bias"], eps, x, par)
+    f = p["ffn"]
+    h = linear(x, f["lin1"]["weight"], buf["ffn"][: len(x)])  # [N, F]
+    h = bias_activation(h, f["lin1"]["bias"], cfg.activation, par)
+    h = linear(h, f["lin2"]["weight"], buf["hidden"][: len(x)])  # [N, C]
+    ln = p["output_layer_norm"]
+    return bias_residual_layer_norm(h, f["lin2"]["bias"], x, ln["weight"], ln["bias"], eps, x, par)
+
+
+def distilbert(
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray,
+    fp: FastParams,
+    cfg,
+    *,
+    cls_only: bool = False,
+    token_type_ids: np.ndarray | None = None,
+) -> np.ndarray:
+    """[B, T] ids and mask -> last_hidden_state [B, T, C] (zeros at padded positions but position 0), or with
+    cls_only=True the final [CLS] vector [B, C] that classification heads read. Output dtype = the weights'."""
+    input_ids = np.asarray(input_ids)
+    packed = pack(np.asarray(attention_mask), fp.dtype)
+    N, C = len(packed.batch), cfg.dim
+    buf = {  # activation matrices, allocated once and reused by every block
+        "qkv": np.empty((N, 3 * C), fp.dtype),
+        "context": np.empty((N, C), fp.dtype),
+        "hidden": np.empty((N, C), fp.dtype),
+        "ffn": np.empty((N, cfg.hidden_dim), fp.dtype),
+    }
+    par = _parallel()
+    x = embeddings(input_ids, token_type_ids, packed, fp.embeddings, cfg.layer_norm_eps, np.empty((N, C), fp.dtype),
+                   par)
+    for i, p in enumerate(fp.layers):
+        x = transformer_block(x, packed, p, cfg, buf, cls_only=cls_only and i == cfg.n_layers - 1, par=par)
+    return x if cls_only else unpack(x, packed, input_ids.shape)

@@ -1,0 +1,212 @@
+"""The fused Numba kernels of the fast path (fast.py): each does in one pass over memory what model.py does in
+two or three NumPy steps, so an activation is read and written once instead of three times.
+
+| kernel                     | does, per token row                 | model.py's steps it fuses                    |
+|----------------------------|-------------------------------------|----------------------------------------------|
+| `embed_layer_norm`         | LN(word[id] + type[s] + pos[t])     | `embeddings`                                 |
+| `bias_activation`          | act(h + bias), in place             | `linear`'s bias add, then `ffn`'s GELU/ReLU  |
+| `bias_residual_layer_norm` | LN(h + bias + residual)             | `linear`'s bias add, the residual, LayerNorm |
+| `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax`                      |
+
+Each is checked in tests/test_fast.py against its definition: the NumPy reference of kernels.py applied to the
+same inputs, within the float32 error model. As in kernels.py, sums accumulate in float64, every kernel keeps
+its input's dtype (float32, or float64 in the exact mode), and GELU uses the rational erf in float32 and libm's
+erf in float64.
+
+Threads: the row loops are `numba.prange`, so with `parallel=True` they split over Numba's thread pool. Whether
+that pool is used is decided in fast.py (`threads()`), once for the whole forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .kernels import _ERF_P, _ERF_Q
+
+# ---------------------------------------------------------------------------------------------
+# Scalar helpers, inlined into the kernels below.
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _gelu32(v):  # x Phi(x) with kernels.py's rational erf (|error| 6.5e-8), branch-free so the loop vectorises
+    p0, p1, p2, p3, p4, p5, p6 = _ERF_P
+    q0, q1, q2, q3, q4 = _ERF_Q
+    u = v * 0.7071067811865476  # x / sqrt(2)
+    z = min(max(u, -4.0), 4.0)
+    z2 = z * z
+    p = (((((p0 * z2 + p1) * z2 + p2) * z2 + p3) * z2 + p4) * z2 + p5) * z2 + p6
+    q = (((q0 * z2 + q1) * z2 + q2) * z2 + q3) * z2 + q4
+    erf = 1.0 if u > 4.0 else (-1.0 if u < -4.0 else z * p / q)
+    return 0.5 * v * (1.0 + erf)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _gelu64(v):  # x Phi(x) with libm's erf: float64 accuracy for the exact mode
+    return 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings: word vector + position vector (+ token-type vector), then LayerNorm, per packed token.
+
+
+def _embed_layer_norm(ids, positions, types, word, position, token_type, weight, bias, eps, out):
+    # ids, positions, types [N] -> out [N, C]; summed in model.py's order: (word + type) + position
+    n, c = out.shape
+    for i in numba.prange(n):
+        w = word[ids[i]]
+        p = position[positions[i]]
+        t = token_type[types[i]]
+        mean = 0.0
+        for j in range(c):
+            mean += np.float64(w[j] + t[j] + p[j])
+        mean /= c
+        var = 0.0
+        for j in range(c):
+            d = np.float64(w[j] + t[j] + p[j]) - mean
+            var += d * d
+        inv_std = 1.0 / math.sqrt(var / c + eps)
+        for j in range(c):
+            out[i, j] = (np.float64(w[j] + t[j] + p[j]) - mean) * inv_std * weight[j] + bias[j]
+
+
+# ---------------------------------------------------------------------------------------------
+# act(h + bias) in place: the FFN's first linear layer finished.
+
+
+def _bias_gelu(h, bias):  # [N, F] in place
+    n, f = h.shape
+    for i in numba.prange(n):
+        for j in range(f):
+            h[i, j] = _gelu32(np.float64(h[i, j] + bias[j]))
+
+
+def _bias_gelu_exact(h, bias):  # [N, F] in place, float64 mode
+    n, f = h.shape
+    for i in numba.prange(n):
+        for j in range(f):
+            h[i, j] = _gelu64(h[i, j] + bias[j])
+
+
+def _bias_relu(h, bias):  # [N, F] in place
+    n, f = h.shape
+    for i in numba.prange(n):
+        for j in range(f):
+            h[i, j] = max(h[i, j] + bias[j], 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# LayerNorm(h + bias + residual): a linear layer's output, its bias, the residual sum and the post-LN.
+# out may be residual itself (each element is read before it is written).
+
+
+def _bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out):  # [N, C] -> [N, C]
+    n, c = h.shape
+    for i in numba.prange(n):
+        mean = 0.0
+        for j in range(c):
+            mean += np.float64(h[i, j] + bias[j]) + residual[i, j]  # h + bias rounded as model.py's linear does
+        mean /= c
+        var = 0.0
+        for j in range(c):
+            d = np.float64(h[i, j] + bias[j]) + residual[i, j] - mean
+            var += d * d
+        inv_std = 1.0 / math.sqrt(var / c + eps)
+        for j in range(c):
+            out[i, j] = (np.float64(h[i, j] + bias[j]) + residual[i, j] - mean) * inv_std * weight[j] + beta[j]
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention softmax over the keys: scores * scale + key_bias, minus the row max, exp, divided by the row sum.
+# key_bias is one number for all keys of a sequence: 0 (the keys are exactly the sequence's real tokens; padding
+# was never packed) or finfo.min (a sequence without any real token: every key masked, as transformers does,
+# which gives uniform weights).
+
+
+def _scale_shift_rows(scores, scale, key_bias):  # [R, K] in place
+    r, k = scores.shape
+    for i in numba.prange(r):
+        m = -np.inf
+        for t in range(k):
+            v = scores[i, t] * scale + key_bias
+            scores[i, t] = v
+            m = max(m, v)
+        for t in range(k):
+            scores[i, t] -= m
+
+
+def _normalize_rows(e):  # [R, K] in place: each row divided by its float64 sum
+    r, k = e.shape
+    for i in numba.prange(r):
+        total = 0.0
+        for t in range(k):
+            total += e[i, t]
+        inv = 1.0 / total
+        for t in range(k):
+            e[i, t] *= inv
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled twice: serial (one thread) and parallel (prange over rows on Numba's pool). fast.py picks one.
+
+_FASTMATH = {"reassoc", "nsz"}  # reassoc: vectorised float64 sums (only reorders additions); nsz: sign of 0
+_FUNCS = {
+    "embed_layer_norm": (_embed_layer_norm, _FASTMATH),
+    "bias_gelu": (_bias_gelu, False),
+    "bias_gelu_exact": (_bias_gelu_exact, False),
+    "bias_relu": (_bias_relu, False),
+    "bias_residual_layer_norm": (_bias_residual_layer_norm, _FASTMATH),
+    "scale_shift_rows": (_scale_shift_rows, False),
+    "normalize_rows": (_normalize_rows, _FASTMATH),
+}
+SERIAL = {name: numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=fm)(f)
+          for name, (f, fm) in _FUNCS.items()}
+PARALLEL = {name: numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=fm, parallel=True)(f)
+            for name, (f, fm) in _FUNCS.items()}
+
+# Below this many elements a kernel runs serially even when threads are on: waking the pool costs more.
+PARALLEL_MIN_ELEMENTS = 1 << 16
+
+
+def _pick(name: str, size: int, parallel: bool):
+    return (PARALLEL if parallel and size >= PARALLEL_MIN_ELEMENTS else SERIAL)[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# The wrappers fast.py calls.
+
+
+def embed_layer_norm(ids, positions, types, word, position, token_type, weight, bias, eps, out, parallel=False):
+    # ids, positions, types [N] int64 -> out [N, C]; token_type [n_types, C] (a zero row for DistilBERT)
+    _pick("embed_layer_norm", out.size, parallel)(ids, positions, types, word, position, token_type, weight, bias,
+                                                  eps, out)
+    return out
+
+
+def bias_activation(h: np.ndarray, bias: np.ndarray, activation: str, parallel: bool = False) -> np.ndarray:
+    # [N, F] in place: act(h + bias), act = exact GELU or ReLU
+    if activation == "gelu":
+        name = "bias_gelu" if h.dtype == np.float32 else "bias_gelu_exact"
+    else:
+        name = "bias_relu"
+    _pick(name, h.size, parallel)(h, bias)
+    return h
+
+
+def bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out, parallel=False) -> np.ndarray:
+    # [N, C]: out = LayerNorm(h + bias + residual); out may be residual
+    _pick("bias_residual_layer_norm", h.size, parallel)(h, bias, residual, weight, beta, eps, out)
+    return out
+
+
+def attention_softmax(scores: np.ndarray, scale: float, key_bias: float, parallel: bool = False) -> np.ndarray:
+    # [..., K] -> [..., K]: softmax(scores * scale + key_bias) over the last axis, in place if scores is
+    # C-contiguous (else in a contiguous copy: matmul may lay its result out in its inputs' order)
+    rows = np.ascontiguousarray(scores).reshape(-1, scores.shape[-1])
+    dtype = rows.dtype.type
+    _pick("scale_shift_rows", rows.size, parallel)(rows, dtype(scale), dtype(key_bias))
+    np.exp(rows, out=rows)  # NumPy's SIMD exp, ~10x faster than a libm call per element from Numba
+    _pick("normalize_rows", rows.size, parallel)(rows)
+    return rows.reshape(scores.shape)

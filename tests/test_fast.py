@@ -1,0 +1,255 @@
+"""The fast path (minibert/fast.py) against model.py's reference path and against transformers, on the float32
+error model (error_model.py: float64 truth = torch `model.double()`, error <= 2x torch-fp32's + floor), and its
+fused kernels (fast_kernels.py) against their definitions, the NumPy references of kernels.py.
+
+Shapes: a padded batch of mixed lengths, an unpadded (fully packed) batch, [CLS]-only logits, 1x512, a mask that
+is zero except [CLS], a sequence with no real token at all, left padding, and a batch of one token.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+from error_model import LAMBDA, U32, check_fp32, max_abs_error
+from test_kernels import gelu_bound, layer_norm_bound, softmax_bound
+
+from minibert import fast, fast_kernels, kernels
+from minibert.model import classification_head
+
+U64 = float(np.finfo(np.float64).eps) / 2
+FLOAT64_ATOL = 1e-10  # float64 fast path vs transformers' model.double(), as in test_parity.py
+
+rng = np.random.default_rng(0)
+
+
+def randn(*shape, scale=1.0, dtype=np.float32):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+# --- fused kernels vs their definitions ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_embed_layer_norm(dtype, parallel):
+    V, P, C, N = 50, 40, 96, 700  # N * C > PARALLEL_MIN_ELEMENTS: the parallel twin really runs
+    word, pos, types = randn(V, C, dtype=dtype), randn(P, C, dtype=dtype), randn(2, C, dtype=dtype)
+    w, b = 1 + randn(C, scale=0.1, dtype=dtype), randn(C, scale=0.1, dtype=dtype)
+    ids, positions, tt = rng.integers(0, V, N), rng.integers(0, P, N), rng.integers(0, 2, N)
+    got = fast_kernels.embed_layer_norm(ids, positions, tt, word, pos, types, w, b, 1e-12,
+                                        np.empty((N, C), dtype), parallel)
+    x = (word[ids] + types[tt]) + pos[positions]  # model.py's embeddings, in its dtype and order
+    exact = kernels.layer_norm_numpy(*(a.astype(np.float64) for a in (x, w, b)), 1e-12)
+    bound = layer_norm_bound(x, w, b, exact, U32 if dtype == np.float32 else U64)
+    assert got.dtype == dtype
+    assert (np.abs(got - exact) <= bound).all(), max_abs_error(got, exact)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_bias_gelu(parallel):
+    h, bias = randn(300, 256, scale=3.0), randn(256)
+    h[0, :4] = [-40.0, 40.0, 0.0, -5.5]
+    x = h + bias  # the float32 sum model.py's linear rounds, then GELU
+    exact = kernels.gelu_numpy(x.astype(np.float64))
+    got = fast_kernels.bias_activation(h.copy(), bias, "gelu", parallel)
+    assert (np.abs(got - exact) <= gelu_bound(x, exact, rational_erf=True)).all()
+    h64, b64 = h.astype(np.float64), bias.astype(np.float64)
+    exact64 = kernels.gelu_numpy(h64 + b64)
+    got64 = fast_kernels.bias_activation(h64.copy(), b64, "gelu", parallel)  # libm erf, float64 accuracy
+    assert got64.dtype == np.float64
+    assert (np.abs(got64 - exact64) <= gelu_bound(h64 + b64, exact64, False, U64)).all()
+
+
+def test_bias_relu_is_exact():
+    h, bias = randn(300, 256), randn(256)
+    np.testing.assert_array_equal(fast_kernels.bias_activation(h.copy(), bias, "relu"), kernels.relu(h + bias))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_bias_residual_layer_norm(dtype, parallel):
+    N, C = 200, 768
+    h, bias = randn(N, C, dtype=dtype), randn(C, scale=0.1, dtype=dtype)
+    residual = randn(N, C, scale=3.0, dtype=dtype) + dtype(2.0)
+    w, b = 1 + randn(C, scale=0.1, dtype=dtype), randn(C, scale=0.1, dtype=dtype)
+    x = (h + bias).astype(np.float64) + residual  # the kernel's input to LayerNorm: h + bias rounded, + residual
+    exact = kernels.layer_norm_numpy(x, w.astype(np.float64), b.astype(np.float64), 1e-12)
+    out = residual.copy()  # in place, as fast.py calls it
+    got = fast_kernels.bias_residual_layer_norm(h, bias, out, w, b, 1e-12, out, parallel)
+    assert got is out and got.dtype == dtype
+    # the definition rounds (h + bias) + residual to the dtype once more: one more u of |x| relative to sigma
+    u = U32 if dtype == np.float32 else U64
+    bound = layer_norm_bound(x, w, b, exact, u) + 2 * u * np.abs(x) * np.abs(w) / x.std(-1, keepdims=True)
+    assert (np.abs(got - exact) <= bound).all(), max_abs_error(got, exact)
+    # a non-contiguous h (the transposed product of fast.linear's skinny order) is read right too; the loop does
+    # not vectorise then, so its sums are sequential: Higham-Mary's LAMBDA sqrt(C) in place of pairwise log2(C)
+    again = residual.copy()
+    fast_kernels.bias_residual_layer_norm(np.asfortranarray(h), bias, again, w, b, 1e-12, again, parallel)
+    sequential = bound * LAMBDA * np.sqrt(C) / (np.log2(C) + 4)
+    assert (np.abs(again - exact) <= sequential).all(), max_abs_error(again, exact)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K", [1, 7, 130])
+def test_attention_softmax(dtype, K):
+    G, H, Sq = 2, 4, 65
+    scores = randn(G, H, Sq, K, scale=5.0, dtype=dtype)
+    u = U32 if dtype == np.float32 else U64
+    for key_bias, mask in ((0.0, np.ones((G, K), np.int64)), (np.finfo(dtype).min, np.zeros((G, K), np.int64))):
+        mask_bias = np.where(mask == 1, 0, np.finfo(dtype).min).astype(dtype)
+        exact = kernels.attention_softmax_numpy(scores.astype(np.float64), 0.125, mask_bias.astype(np.float64))
+        for parallel in (False, True):
+            got = fast_kernels.attention_softmax(scores.copy(), 0.125, key_bias, parallel)
+            assert got.dtype == dtype and np.isfinite(got).all()
+            assert (np.abs(got - exact) <= softmax_bound(scores, 0.125, mask_bias, exact, u)).all()
+        if key_bias:  # every key masked: uniform weights, as transformers gives such a row
+            np.testing.assert_allclose(got, 1.0 / K, rtol=4 * u)
+    transposed = scores.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2)  # not C-contiguous: still right
+    got = fast_kernels.attention_softmax(transposed, 0.125, 0.0)
+    exact = kernels.attention_softmax_numpy(scores.astype(np.float64), 0.125, np.zeros((G, K)))
+    assert (np.abs(got - exact) <= softmax_bound(scores, 0.125, np.zeros((G, K), dtype), exact, u)).all()
+
+
+# --- whole forward passes vs model.py and transformers ---------------------------------------------
+
+
+def random_batch(B, T, seed=0):
+    r = np.random.default_rng(seed)
+    ids = r.integers(1000, 30000, (B, T)).astype(np.int64)
+    ids[:, 0] = 101  # [CLS]
+    return ids, np.ones((B, T), np.int64)
+
+
+def mixed_lengths(B, T, seed=0):
+    ids, mask = random_batch(B, T, seed)
+    lengths = np.random.default_rng(seed + 1).integers(2, T + 1, B)
+    lengths[0] = T
+    for b, n in enumerate(lengths):
+        mask[b, n:] = 0
+        ids[b, n:] = 0
+    return ids, mask
+
+
+def shape_cases():
+    cases = {
+        "2x9_packed": random_batch(2, 9),  # every token real: one packed matrix, no padding
+        "6x24_mixed_padded": mixed_lengths(6, 24),
+        "1x1": random_batch(1, 1),
+    }
+    ids, mask = random_batch(3, 12, seed=3)
+    mask[0, 1:] = 0  # zero except [CLS]
+    mask[1, :] = 0  # no real token: transformers attends uniformly over the masked keys
+    mask[2, :5] = 0  # left padding: position 0 is a query but not a key
+    cases["3x12_cls_only_empty_left"] = (ids, mask)
+    return cases
+
+
+CASES = shape_cases()
+
+
+@cache
+def _fast_params(ckpt: str, dtype: str):
+    import minibert
+
+    model = minibert.AutoModelForSequenceClassification.from_pretrained(ckpt, dtype=dtype)
+    return model, fast.prepare(model.distilbert.params, model.config)
+
+
+def computed(mask):
+    """[B, T] of the positions fast.py computes: real tokens, position 0, every position of an empty sequence."""
+    keep = mask.astype(bool)
+    keep[:, 0] = True
+    keep[~mask.astype(bool).any(1)] = True
+    return keep
+
+
+def run_fast(ckpt, ids, mask, dtype="float32"):
+    model, fp = _fast_params(str(ckpt), dtype)
+    hidden = fast.distilbert(ids, mask, fp, model.config)
+    cls = fast.distilbert(ids, mask, fp, model.config, cls_only=True)
+    logits = classification_head(cls[:, None, :], model.params, model.ops)
+    return model, hidden, cls, logits
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("ckpt_name", ["small_ckpt", "minilm_ckpt"])
+def test_fast_matches_reference_and_torch(request, ckpt_name, case, torch_ref, record_error):
+    ckpt = request.getfixturevalue(ckpt_name)
+    ids, mask = CASES[case]
+    model, hidden, cls, logits = run_fast(ckpt, ids, mask)
+    keep = computed(mask)
+    assert hidden.dtype == np.float32 and hidden.shape == (*ids.shape, model.config.dim)
+    assert (hidden[~keep] == 0).all()  # what was never computed is 0
+    ref_hidden = model.distilbert(ids, mask).last_hidden_state  # model.py, Numba ops
+    ref_logits = model(ids, mask).logits
+    for quantity, got, ref, head, where in (
+        ("last_hidden_state", hidden, ref_hidden, False, keep),
+        ("cls_only", cls[:, None, :], ref_hidden[:, :1], False, keep[:, :1]),  # [CLS]-only last block
+        ("logits", logits, ref_logits, True, None),
+    ):
+        want32 = torch_ref(ckpt, head, ids, mask)[:, : got.shape[1]]
+        want64 = torch_ref(ckpt, head, ids, mask, dtype="float64")[:, : got.shape[1]]
+        err, torch_err, _ = check_fp32(got, want32, want64, mask=where)
+        check_fp32(got, ref, want64, mask=where)  # and within 2x of model.py's own float32 error
+        record_error(ckpt_name, case, "fast", quantity, err, torch_err)
+
+
+def test_fast_1x512_and_threads(minilm_ckpt, torch_ref, record_error):
+    ids, mask = random_batch(1, 512, seed=5)
+    fast.set_threads(1)
+    try:
+        _, hidden1, _, logits1 = run_fast(minilm_ckpt, ids, mask)
+    finally:
+        fast.set_threads(fast.default_threads())
+    fast.set_threads(2)  # the parallel kernels (512 x 384 elements is above PARALLEL_MIN_ELEMENTS)
+    try:
+        _, hidden, _, logits = run_fast(minilm_ckpt, ids, mask)
+    finally:
+        fast.set_threads(fast.default_threads())
+    for quantity, got, got1, head in (("last_hidden_state", hidden, hidden1, False), ("logits", logits, logits1, True)):
+        want32 = torch_ref(minilm_ckpt, head, ids, mask)
+        want64 = torch_ref(minilm_ckpt, head, ids, mask, dtype="float64")
+        err, torch_err, _ = check_fp32(got, want32, want64)
+        check_fp32(got1, want32, want64)
+        record_error("minilm_ckpt", "1x512", "fast", quantity, err, torch_err)
+
+
+def test_fast_base_logits_mixed_batch(base_ckpt, torch_ref, record_error):
+    ids, mask = mixed_lengths(4, 40, seed=7)
+    _, _, _, logits = run_fast(base_ckpt, ids, mask)
+    err, torch_err, _ = check_fp32(logits, torch_ref(base_ckpt, True, ids, mask),
+                                   torch_ref(base_ckpt, True, ids, mask, dtype="float64"))
+    record_error("base_ckpt", "4x40_mixed_padded", "fast", "logits", err, torch_err)
+
+
+@pytest.mark.parametrize("case", ["6x24_mixed_padded", "3x12_cls_only_empty_left"])
+def test_fast_float64_matches_torch_double(small_ckpt, case, torch_ref):
+    ids, mask = CASES[case]
+    model, hidden, cls, logits = run_fast(small_ckpt, ids, mask, dtype="float64")
+    assert hidden.dtype == cls.dtype == logits.dtype == np.float64
+    want = torch_ref(small_ckpt, False, ids, mask, dtype="float64")
+    assert max_abs_error(hidden, want, computed(mask)) <= FLOAT64_ATOL
+    assert max_abs_error(logits, torch_ref(small_ckpt, True, ids, mask, dtype="float64")) <= FLOAT64_ATOL
+
+
+def test_read_only_weights_are_never_written(small_ckpt):
+    model, fp = _fast_params(str(small_ckpt), "float32")
+    arrays = list(model.distilbert.state_dict.values())
+    assert all(not a.flags.writeable for a in arrays)  # loaded read-only: a write would raise
+    before = [a.copy() for a in arrays]
+    ids, mask = CASES["6x24_mixed_padded"]
+    run_fast(small_ckpt, ids, mask)
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, before, strict=True))
+    stacked = [layer["attention"]["qkv_lin"][k] for layer in fp.layers for k in ("weight", "bias")]
+    assert all(not a.flags.writeable for a in stacked)
+
+
+def test_fast_params_share_the_checkpoint_arrays(small_ckpt):
+    # only the stacked Q/K/V weights are new; every other weight is the loaded array itself (no copies)
+    model, fp = _fast_params(str(small_ckpt), "float32")
+    p = model.distilbert.params["transformer"]["layer"]["0"]
+    assert fp.layers[0]["ffn"]["lin1"]["weight"] is p["ffn"]["lin1"]["weight"]
+    assert fp.embeddings["word_embeddings"]["weight"] is model.distilbert.params["embeddings"]["word_embeddings"][
+        "weight"]
