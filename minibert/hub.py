@@ -49,6 +49,10 @@ CHECKPOINT_FILES: tuple[str, ...] = (
     "tokenizer_config.json",
     "special_tokens_map.json",
     "added_tokens.json",  # legacy list of extra tokens, read by the tokenizer when present
+    # a sentence-transformers checkpoint's own pooling and normalisation (minibert.encode reads them)
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
 )
 
 _FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")

@@ -541,6 +541,9 @@ def test_public_constants() -> None:
         "vocab.txt",
         "tokenizer_config.json",
         "special_tokens_map.json",
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
         "pytorch_model.bin",
         "tf_model.h5",
         "rust_model.ot",
@@ -549,7 +552,7 @@ def test_public_constants() -> None:
         "map.jpeg",
     ]
     kept = list(filter_repo_objects(repo, allow_patterns=list(CHECKPOINT_FILES)))
-    assert kept == repo[:8]
+    assert kept == repo[:11]
 
 
 def test_transformers_pins_the_same_default() -> None:
