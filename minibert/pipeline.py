@@ -15,8 +15,10 @@ that reads its input a window at a time, so a stream of any length runs in const
 
 Batching: a batch is padded to its longest text, so texts of similar length should share a batch. The
 pipeline reads `sort_window` texts ahead (tokenized, sorted by token count) and makes each batch from the
-oldest text still waiting and the batch_size - 1 waiting texts nearest to it in token count. The oldest text
-is always in the next batch, so results come out in input order, steadily, at most a window behind the input.
+oldest text still waiting and the batch_size - 1 waiting texts nearest to it in token count; once the input
+is all read, what is left is cut in length order (a list of fewer than sort_window texts is batched exactly
+as sorted(texts, key=n_tokens) cut every batch_size). The oldest text is always in the next batch, so results
+come out in input order, steadily, at most a window behind the input.
 """
 
 from __future__ import annotations
@@ -111,14 +113,16 @@ class TextClassificationPipeline:
         truncation: bool | str, max_length: int | None, window: int,
     ) -> Iterator[Result]:
         """Results in input order, from (index, item) pairs numbered 0, 1, 2, ... Keeps at most `window`
-        tokenized texts; each batch is the oldest of them and the batch_size - 1 nearest to it in length."""
+        tokenized texts; each batch holds the oldest of them, so the next result in order is always ready after
+        it: while the input lasts, with the batch_size - 1 texts nearest to it in length; once all is read, the
+        rest is cut in length order (as a sorted list is cut into batches)."""
         waiting: dict[int, Encoded] = {}  # read and tokenized, not yet run
         by_length: list[tuple[int, int]] = []  # the waiting texts as (n_tokens, index), sorted
         finished: dict[int, Result] = {}  # run, but an earlier text is still waiting
         next_out = 0  # the index of the next result to yield: always the oldest waiting text
         exhausted, failure = False, None
         while True:
-            while not exhausted and len(waiting) < window:
+            while not exhausted and len(waiting) + len(finished) < window:  # hold at most a window of texts
                 try:
                     index, (text, pair) = next(items)
                     waiting[index] = self._encode(index, text, pair, truncation, max_length)
@@ -130,7 +134,8 @@ class TextClassificationPipeline:
                     bisect.insort(by_length, (len(waiting[index][0]), index))
             if not by_length:
                 break
-            batch = _nearest(by_length, (len(waiting[next_out][0]), next_out), batch_size)
+            take = _block if exhausted else _nearest
+            batch = take(by_length, (len(waiting[next_out][0]), next_out), batch_size)
             input_ids, attention_mask, token_type_ids = _pad(
                 [waiting.pop(index) for _, index in batch], self.tokenizer.pad_token_id, self.tokenizer.padding_side
             )
@@ -240,6 +245,14 @@ def _nearest(by_length: list[tuple[int, int]], key: tuple[int, int], size: int) 
         lo, hi = (lo - 1, hi) if left_nearer else (lo, hi + 1)
     batch = by_length[lo:hi]
     del by_length[lo:hi]
+    return batch
+
+
+def _block(by_length: list[tuple[int, int]], key: tuple[int, int], size: int) -> list[tuple[int, int]]:
+    """Remove and return the key's block when the sorted list is cut into blocks of `size` from the shortest."""
+    start = bisect.bisect_left(by_length, key) // size * size
+    batch = by_length[start : start + size]
+    del by_length[start : start + size]
     return batch
 
 
