@@ -29,7 +29,7 @@ import json, sys, time
 def _status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024  # kB -> MB
+            return int(line.split()[1]) / 1024  # kB -> MiB
 t0 = time.perf_counter()
 """
 SCRIPTS = {
@@ -96,7 +96,7 @@ def _result(case: str, stdout: str, stderr: str) -> dict:
 
 
 def run_once(case: str, ckpt: Path, onnx_logits: Path, env: dict[str, str] | None = None) -> dict:
-    """One fresh process: its phases (s), memory (MB) and whole wall time ("process", s)."""
+    """One fresh process: its phases (s), memory (MiB) and whole wall time ("process", s)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _code(case, ckpt, onnx_logits, hold=False)],
                           capture_output=True, text=True, env=env, cwd=REPO, check=False)
@@ -131,7 +131,7 @@ def start_and_memory(cases: list[str], ckpt: Path, onnx_logits: Path, repeats: i
 
 
 def smaps_rollup(pid: int) -> dict[str, float]:
-    """Rss, Pss, Pss_Anon, Pss_File, ... of a live process, in MB."""
+    """Rss, Pss, Pss_Anon, Pss_File, ... of a live process, in MiB."""
     out = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         key, value, *_ = line.split()
@@ -140,7 +140,7 @@ def smaps_rollup(pid: int) -> dict[str, float]:
 
 
 def shared_pss(ckpt: Path, onnx_logits: Path, n: int = 2, timeout_s: float = 300) -> list[dict[str, float]]:
-    """n minibert one-sentence processes alive at once on one checkpoint: each one's smaps_rollup (MB)."""
+    """n minibert one-sentence processes alive at once on one checkpoint: each one's smaps_rollup (MiB)."""
     code = _code("minibert pipeline", ckpt, onnx_logits, hold=True)
     procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(n)]

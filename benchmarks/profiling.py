@@ -4,7 +4,9 @@ Nothing is hard-coded about minibert's functions: each public Python function de
 module (minibert.model, minibert.kernels, minibert.fast, ... whatever exists) is wrapped with a
 timer, and every reference to it is swapped for the wrapper while profiling: in the globals of every
 loaded minibert module (so `linear(...)` inside model.py and `from .model import distilbert` in
-modeling.py both hit the timer) and in the model object's attributes (e.g. the backend's Ops tuple).
+modeling.py both hit the timer) and in the model object's attributes (e.g. the backend's Ops tuple,
+which is swapped consistently everywhere, so identity tests on it still pass: the profiled forward
+takes the same path as an unprofiled one).
 Public Numba-compiled functions are timed where Python calls them (jitted code calling them is compiled
 in the warm-up call and keeps calling them directly). Time nobody's wrapper saw is reported as
 "(unaccounted)", so a step that escapes the profile shows up instead of vanishing.
@@ -75,51 +77,89 @@ def public_functions(module: ModuleType) -> dict[str, Callable]:
     return out
 
 
-def _swap_in_object(obj: object, swap: dict[int, Callable], saved: list, seen: set[int], depth: int = 3) -> None:
-    """Replace wrapped functions held by `obj`'s attributes (directly, or as fields of a NamedTuple such as
-    kernels.Ops), recursing into attributes that are minibert objects."""
-    if depth == 0 or id(obj) in seen or not hasattr(obj, "__dict__"):
-        return
-    seen.add(id(obj))
-    for attr, value in list(vars(obj).items()):
-        if id(value) in swap and callable(value):
-            saved.append((obj, attr, value))
-            setattr(obj, attr, swap[id(value)])
-        elif isinstance(value, tuple) and hasattr(value, "_replace"):
-            changes = {f: swap[id(v)] for f, v in zip(value._fields, value, strict=True) if id(v) in swap}
+class _Swapper:
+    """Replaces objects (by identity) wherever minibert holds them, and puts them back.
+
+    A NamedTuple holding a replaced function (such as the backend's kernels.Ops) is itself replaced by a copy
+    with the wrapped fields, everywhere it is referenced: on the model and in module globals, including dict
+    values such as kernels.BACKENDS. So an identity test like `model.ops is BACKENDS["numba"]` gives the same
+    answer while profiling, and the profiled forward takes the same path as the unprofiled one."""
+
+    def __init__(self, table: dict[int, tuple[object, object]]):
+        self.table = dict(table)  # id(original) -> (original, replacement); originals kept alive
+        self.saved: list[tuple[object, object, object, bool]] = []  # (container, key, original, is_dict)
+
+    def add_tuple(self, value: object) -> None:
+        if isinstance(value, tuple) and hasattr(value, "_replace") and id(value) not in self.table:
+            changes = {f: self.table[id(v)][1] for f, v in zip(value._fields, value, strict=True)
+                       if id(v) in self.table and self.table[id(v)][0] is v}
             if changes:
-                saved.append((obj, attr, value))
-                setattr(obj, attr, value._replace(**changes))
-        elif type(value).__module__.startswith("minibert"):
-            _swap_in_object(value, swap, saved, seen, depth - 1)
+                self.table[id(value)] = (value, value._replace(**changes))
+
+    def replacement(self, value: object) -> object | None:
+        entry = self.table.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else None
+
+    def swap_attrs(self, obj: object, items: list[tuple[str, object]]) -> None:
+        for attr, value in items:
+            new = self.replacement(value)
+            if new is not None:
+                self.saved.append((obj, attr, value, False))
+                setattr(obj, attr, new)
+            elif isinstance(value, dict):
+                for key, v in list(value.items()):
+                    new = self.replacement(v)
+                    if new is not None:
+                        self.saved.append((value, key, v, True))
+                        value[key] = new
+
+    def objects(self, obj: object, seen: set[int], depth: int = 3) -> Iterator[object]:
+        """`obj` and the minibert objects reachable through its attributes."""
+        if depth == 0 or id(obj) in seen or not hasattr(obj, "__dict__"):
+            return
+        seen.add(id(obj))
+        yield obj
+        for value in list(vars(obj).values()):
+            if type(value).__module__.startswith("minibert"):
+                yield from self.objects(value, seen, depth - 1)
+
+    def restore(self) -> None:
+        for container, key, value, is_dict in reversed(self.saved):
+            if is_dict:
+                container[key] = value
+            else:
+                setattr(container, key, value)
+        self.saved.clear()
+
+
+def _minibert_modules() -> list[ModuleType]:
+    return [m for name, m in list(sys.modules.items())
+            if m is not None and (name == "minibert" or name.startswith("minibert."))]
 
 
 @contextlib.contextmanager
 def instrumented(model: object, modules: list[ModuleType], timer: OpTimer) -> Iterator[list[str]]:
     """While active, every public function of `modules` is timed by `timer`. Yields the wrapped names."""
-    wrapped: dict[int, Callable] = {}
-    originals: dict[int, Callable] = {}
+    table: dict[int, tuple[object, object]] = {}
     names = []
     for module in modules:
         short = module.__name__.removeprefix("minibert.")
         for name, fn in public_functions(module).items():
-            wrapped[id(fn)] = timer.wrap(f"{short}.{name}", fn)
-            originals[id(fn)] = fn
+            table[id(fn)] = (fn, timer.wrap(f"{short}.{name}", fn))
             names.append(f"{short}.{name}")
-    saved: list[tuple[object, str, object]] = []
+    swapper = _Swapper(table)
+    objects = list(swapper.objects(model, set()))
+    targets = [(obj, list(vars(obj).items())) for obj in _minibert_modules() + objects]
+    for _, items in targets:  # first find every NamedTuple that holds a wrapped function ...
+        for _, value in items:
+            for v in value.values() if isinstance(value, dict) else (value,):
+                swapper.add_tuple(v)
     try:
-        for mod_name, mod in list(sys.modules.items()):
-            if mod is None or not (mod_name == "minibert" or mod_name.startswith("minibert.")):
-                continue
-            for attr, value in list(vars(mod).items()):
-                if id(value) in wrapped and value is originals[id(value)]:
-                    saved.append((mod, attr, value))
-                    setattr(mod, attr, wrapped[id(value)])
-        _swap_in_object(model, wrapped, saved, set())
+        for obj, items in targets:  # ... then swap functions and those tuples everywhere at once
+            swapper.swap_attrs(obj, items)
         yield names
     finally:
-        for obj, attr, value in reversed(saved):
-            setattr(obj, attr, value)
+        swapper.restore()
 
 
 def profile_calls(model: object, call: Callable[[], object], modules: list[ModuleType], calls: int

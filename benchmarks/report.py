@@ -19,7 +19,7 @@ def fmt_ms(x: float) -> str:
 
 
 def fmt_mb(x: float) -> str:
-    return f"{x:.0f} MB"
+    return f"{x:.0f} MiB"
 
 
 def md_table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:
@@ -77,6 +77,9 @@ def report(run: dict) -> str:
     elif run["quick"]:
         title += " (QUICK run: not for citing)"
     out = [title, ""]
+    if run.get("failed"):
+        out += ["**CHECK FAILED** — outputs outside the float32 error model's bound (timed anyway):", ""]
+        out += [f"- {f}" for f in run["failed"]] + [""]
     out += [f"- date: {run['date']}", f"- command: `{run['command']}`", f"- minibert revision: {run['git']}",
             f"- checkpoint: random-init DistilBERT ({run['model']}, seed 0), float32",
             f"- method: {run['repeats']} interleaved repeats (order rotated each repeat) after {run['warmup']} "
