@@ -18,7 +18,6 @@ unit of resume: a killed run loses the rows of the part it was filling and recom
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import json
 import os
@@ -27,7 +26,7 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 INPUTS = (".txt", ".jsonl", ".csv", ".parquet")
 OUTPUTS = (".jsonl", ".csv", ".parquet")
@@ -62,23 +61,23 @@ def _pyarrow():
 # Reading: generators of texts, one per row, with errors that name the file and the row.
 
 
-def read_lines(f: TextIO, name: str) -> Iterator[str]:
-    """A text a line. Only "\\n" ends a line (a trailing "\\r" is dropped); an empty line is an empty text."""
-    line_no = 0
-    try:
-        for line_no, line in enumerate(f, 1):  # noqa: B007 (line_no is read after the loop, in the except)
-            yield line.removesuffix("\n").removesuffix("\r")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{name}: the text after line {line_no} is not valid UTF-8 ({e.reason})") from None
+def read_lines(f: BinaryIO, name: str) -> Iterator[str]:
+    """A text a line of a binary stream, decoded as UTF-8. Only "\n" ends a line (a "\r" before it is
+    dropped, so CRLF files work); an empty line is an empty text."""
+    for i, line in enumerate(f, 1):
+        try:
+            yield line.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{name} line {i} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
 
 
 def _read_txt(path: Path, column: str) -> Iterator[str]:
-    with open(path, encoding="utf-8", newline="\n") as f:
+    with open(path, "rb") as f:
         yield from read_lines(f, str(path))
 
 
 def _read_jsonl(path: Path, field: str) -> Iterator[str]:
-    with open(path, encoding="utf-8", newline="\n") as f:
+    with open(path, "rb") as f:
         for i, line in enumerate(read_lines(f, str(path)), 1):
             try:
                 row = json.loads(line)
@@ -95,16 +94,21 @@ def _read_jsonl(path: Path, field: str) -> Iterator[str]:
 def _read_csv(path: Path, column: str) -> Iterator[str]:
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return
-        if column not in header:
-            raise ValueError(f"{path} has no column {column!r} (its columns: {header}); choose one with --column")
-        j = header.index(column)
-        for row in reader:
-            if len(row) != len(header):
-                raise ValueError(f"{path} line {reader.line_num} has {len(row)} fields, the header has {len(header)}")
-            yield row[j]
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            if column not in header:
+                raise ValueError(f"{path} has no column {column!r} (its columns: {header}); choose one with --column")
+            j = header.index(column)
+            for row in reader:
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"{path} line {reader.line_num} has {len(row)} fields, the header has {len(header)}"
+                    )
+                yield row[j]
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: the text after line {reader.line_num} is not valid UTF-8 ({e.reason})") from None
 
 
 def _read_parquet(path: Path, column: str) -> Iterator[str]:
@@ -375,18 +379,8 @@ def load_pipeline(
 
     if isinstance(model, minibert.TextClassificationPipeline):
         return model
-    name = minibert.DEFAULT_CHECKPOINT if model is None else model
-    clf = minibert.AutoModelForSequenceClassification.from_pretrained(
-        name, revision=revision, backend=backend, dtype=dtype
-    )
-    tokenizer = minibert.AutoTokenizer.from_pretrained(name, revision=revision)
-    return minibert.TextClassificationPipeline(clf, tokenizer, batch_size=batch_size)
-
-
-def _ranked(clf, texts: Iterator[str], top_k: int | None, batch_size: int) -> Iterator[Ranked]:
-    # TODO(helper-1's streaming pipeline): replace with `clf(texts, top_k=top_k, batch_size=batch_size)`.
-    while chunk := list(itertools.islice(texts, batch_size)):
-        yield from clf(chunk, top_k=top_k, batch_size=batch_size)
+    return minibert.pipeline("text-classification", model, revision=revision, backend=backend, dtype=dtype,
+                             batch_size=batch_size)
 
 
 def classify_stream(
@@ -417,7 +411,8 @@ def classify_stream(
     bar = _bar(total, writer.done) if progress else None
     n = shown = 0  # rows written, rows counted on the bar
     try:
-        for n, ranked in enumerate(_ranked(clf, feed(), top_k, batch_size), 1):
+        # The pipeline streams: it reads a window of texts ahead, batches them by length, yields in input order.
+        for n, ranked in enumerate(clf(feed(), top_k=top_k, batch_size=batch_size), 1):
             writer.write(result_row(pending.popleft(), ranked, top_k))
             if n == batch_size + 1 and auto:  # longer than one batch: worth a bar
                 bar = _bar(total, writer.done + shown)
@@ -491,4 +486,4 @@ def run(clf, texts: Iterable[str], writer, **kwargs: Any) -> int:
 
 def stdin_texts() -> Iterator[str]:
     """One text per line of stdin (UTF-8, only "\\n" ends a line), lazily."""
-    return read_lines(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="\n"), "stdin")
+    return read_lines(sys.stdin.buffer, "stdin")

@@ -272,9 +272,9 @@ def test_usage_error_in_a_subprocess():
     assert "Traceback" not in out.stderr
 
 
-def one_error_line(out: subprocess.CompletedProcess) -> str:
+def one_error_line(out: subprocess.CompletedProcess, stdout: str = "") -> str:
     assert out.returncode == 1, out
-    assert out.stdout == ""
+    assert out.stdout == stdout
     lines = out.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
     return lines[0]
@@ -297,7 +297,9 @@ def test_runtime_errors_exit_1_with_one_line(small_ckpt, tmp_path):
 
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"text": "fine"}\n{"text": 3}\n')
-    line = one_error_line(run("classify", "--model", small_ckpt, "-i", rows))
+    out = run("classify", "--model", small_ckpt, "-i", rows, "--json")
+    line = one_error_line(out, stdout=out.stdout)
+    assert [r["text"] for r in json_lines(out.stdout)] == ["fine"]  # the rows before the bad one, then the error
     assert "line 2" in line and "'text'" in line and "int" in line
     line = one_error_line(run("classify", "--model", small_ckpt, "-i", rows, "--field", "body"))
     assert "no field 'body'" in line
