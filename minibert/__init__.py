@@ -13,6 +13,7 @@ or step by step, as with transformers:
 """
 
 from .config import AutoConfig, BertConfig, DistilBertConfig
+from .corpus import classify_file
 from .embeddings import FeatureExtractionPipeline, SentenceEncoder, encode
 from .hub import DEFAULT_CHECKPOINT, DEFAULT_REVISION, CheckpointNotFoundError
 from .kernels import softmax
@@ -85,6 +86,7 @@ __all__ = [
     "SequenceClassifierOutput",
     "TextClassificationPipeline",
     "classify",
+    "classify_file",
     "pipeline",
     "softmax",
 ]
