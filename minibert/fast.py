@@ -1,8 +1,8 @@
 """The fast forward pass: model.py's DistilBERT, step for step, on packed tokens with fused kernels.
 
 model.py is the reference to learn from; this file computes the same function, in the same order, with the
-same names, but shaped for speed. Read model.py first. The differences, each measured (see the table at the
-end of this docstring):
+same names, but shaped for speed. Read model.py first. The differences (each kept because it measurably paid;
+tests/test_fast.py checks that the result is the same function):
 
 * **Packed tokens, no padding.** A padded batch [B, T] becomes one matrix of its real tokens [N, C],
   N = sum of the lengths, for every token-wise step (linears, GELU, LayerNorm, residuals). Attention runs per
@@ -15,9 +15,18 @@ end of this docstring):
   the embedding sum + LayerNorm each in one pass. Heads are split and merged by strided views, not copies:
   Q, K, V are column blocks of one [N, 3C] matrix, and each head's context is written straight into its
   columns of the merged [N, C] matrix.
-* **Fused Q/K/V weights**, stacked once by `prepare` into one [3C, C] matrix: one GEMM instead of three.
 * **Buffers reused across the blocks**: each activation matrix is allocated once per call, not once per block
   (a fresh 50 MB array costs ~12,000 page faults).
+
+Levers tried and dropped (measured on base DistilBERT, no gain beyond noise, so the simpler code stays):
+Q/K/V weights stacked into one [3C, C] matrix (one GEMM instead of three, but +41 MB resident for base: the
+three GEMMs write into column blocks of one [N, 3C] matrix instead), and kernels.linear_blas's (W x^T)^T order
+for short inputs (its transposed result also made every fused kernel read strided memory).
+
+Threads: `set_threads(n)`; by default MINIBERT_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process
+may use. BLAS keeps its own pool for the products (OpenBLAS reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS at
+start); the fused kernels of large inputs split their rows over Numba's pool (fast_kernels.py says why that pool
+is the sleeping "workqueue" one).
 
 What a padded position holds in `last_hidden_state`: zeros. transformers computes a vector there (a padded
 query still attends to the real keys); callers mask those positions out, and nothing here computes them.
@@ -44,10 +53,10 @@ Params = dict  # a nested dict of arrays, as in model.py
 
 class FastParams(NamedTuple):
     """The weights in the layout of the fast path, built once by `prepare`. Arrays are the checkpoint's own
-    (read-only, possibly views of a memory-mapped file) except the stacked Q/K/V weights."""
+    (read-only, possibly views of a memory-mapped file): prepare copies nothing."""
 
     embeddings: Params  # word_embeddings, position_embeddings, token_type_embeddings, LayerNorm
-    layers: list[Params]  # per block: attention.{qkv_lin, out_lin}, sa_layer_norm, ffn.{lin1, lin2}, output_layer_norm
+    layers: list[Params]  # per block, model.py's tree: attention.{q,k,v,out}_lin, sa_layer_norm, ffn, output_layer_norm
     dtype: np.dtype
 
 
@@ -87,35 +96,18 @@ def _parallel() -> bool:
 # Weights: prepared once at load.
 
 
-def prepare(params: Params, cfg, fuse_qkv: bool = True) -> FastParams:
-    """Stack each block's q_lin/k_lin/v_lin into one qkv_lin; everything else is the checkpoint's array itself.
-    Never writes into `params` (they may be read-only views of the file)."""
+def prepare(params: Params, cfg) -> FastParams:
+    """The checkpoint's own arrays, regrouped: no copies (they may be read-only views of the file; nothing here
+    or in the forward pass writes into them). DistilBERT gets a zero token-type row so BERT's kernel serves both."""
     emb = params["embeddings"]
     dtype = emb["word_embeddings"]["weight"].dtype
     embeddings = {
         "word_embeddings": emb["word_embeddings"],
         "position_embeddings": emb["position_embeddings"],
-        # DistilBERT has no token types: one zero row, so the kernel adds the same thing for both models
         "token_type_embeddings": emb.get("token_type_embeddings", {"weight": np.zeros((1, cfg.dim), dtype)}),
         "LayerNorm": emb["LayerNorm"],
     }
-    layers = []
-    for i in range(cfg.n_layers):
-        p = params["transformer"]["layer"][str(i)]
-        a = p["attention"]
-        qkv = {} if not fuse_qkv else {
-            "weight": np.concatenate([a["q_lin"]["weight"], a["k_lin"]["weight"], a["v_lin"]["weight"]]),  # [3C, C]
-            "bias": np.concatenate([a["q_lin"]["bias"], a["k_lin"]["bias"], a["v_lin"]["bias"]]),  # [3C]
-        }
-        for arr in qkv.values():
-            arr.flags.writeable = False
-        att = {"qkv_lin": qkv} if fuse_qkv else {k: a[k] for k in ("q_lin", "k_lin", "v_lin")}
-        layers.append({
-            "attention": {**att, "out_lin": a["out_lin"]},
-            "sa_layer_norm": p["sa_layer_norm"],
-            "ffn": p["ffn"],
-            "output_layer_norm": p["output_layer_norm"],
-        })
+    layers = [params["transformer"]["layer"][str(i)] for i in range(cfg.n_layers)]
     return FastParams(embeddings, layers, np.dtype(dtype))
 
 
@@ -166,14 +158,8 @@ def unpack(x: np.ndarray, packed: Packed, shape: tuple[int, int]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # The architecture, as in model.py: one function per step, on packed rows.
 
-SKINNY_ROWS = 64  # kernels.linear_blas's threshold: up to here (W x^T)^T beats x W^T in OpenBLAS
-
-
 def linear(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
-    # [N, n_in] -> [N, n_out]: x @ weight.T, without the bias (the fused kernel that reads the result adds it).
-    # For a few rows the product is computed as (W x^T)^T and returned as that transposed view.
-    if x.shape[0] <= SKINNY_ROWS:
-        return (weight @ x.T).T
+    # [N, n_in] -> out [N, n_out]: x @ weight.T, without the bias (the fused kernel that reads the result adds it)
     return np.matmul(x, weight.T, out=out)
 
 
@@ -211,18 +197,11 @@ def attention_heads(q: np.ndarray, kv: np.ndarray, packed: Packed, n_heads: int,
     return out
 
 
-def qkv_lin(x: np.ndarray, a: Params, C: int, out: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-    # [N, C] -> [N, 3C] (or column blocks rows of it: slice(C, None) = K and V only): Q, K, V side by side,
-    # as one GEMM with the stacked weights, or three into column blocks of out when they were not stacked
-    if "qkv_lin" in a:
-        w, b = a["qkv_lin"]["weight"][rows], a["qkv_lin"]["bias"][rows]
-        y = linear(x, w, out[:, : len(b)])
-        y += b
-        return y
-    names = ("q_lin", "k_lin", "v_lin")[rows]
+def qkv_lin(x: np.ndarray, a: Params, out: np.ndarray, names=("q_lin", "k_lin", "v_lin")) -> np.ndarray:
+    # [N, C] -> [N, len(names) * C]: the projections side by side, each GEMM writing straight into its column block
+    C = x.shape[1]
     for j, name in enumerate(names):
-        block = out[:, j * C : (j + 1) * C]
-        np.matmul(x, a[name]["weight"].T, out=block)
+        block = linear(x, a[name]["weight"], out[:, j * C : (j + 1) * C])
         block += a[name]["bias"]
     return out[:, : len(names) * C]
 
@@ -234,12 +213,12 @@ def transformer_block(
     C, eps = cfg.dim, cfg.layer_norm_eps
     a = p["attention"]
     if not cls_only:
-        qkv = qkv_lin(x, a, C, buf["qkv"])  # [N, 3C]
+        qkv = qkv_lin(x, a, buf["qkv"])  # [N, 3C]
         q, kv = qkv[:, :C], qkv[:, C:]  # [N, C], [N, 2C]: column blocks, no copies
     else:  # K and V for every token, the query for the [CLS] rows only
-        kv = qkv_lin(x, a, C, buf["qkv"], slice(1, None) if "q_lin" in a else slice(C, None))  # [N, 2C]
+        kv = qkv_lin(x, a, buf["qkv"], ("k_lin", "v_lin"))  # [N, 2C]
         x = x[packed.starts[:-1]]  # [B, C]: from here on, the [CLS] rows only
-        q = qkv_lin(x, a, C, np.empty_like(x), slice(0, 1) if "q_lin" in a else slice(None, C))  # [B, C]
+        q = qkv_lin(x, a, np.empty_like(x), ("q_lin",))  # [B, C]
     context = attention_heads(q, kv, packed, cfg.n_heads, "cls" if cls_only else "all", buf["context"][: len(q)], par)
     attended = linear(context, a["out_lin"]["weight"], buf["hidden"][: len(x)])  # [N, C]
     ln = p["sa_layer_norm"]

@@ -20,6 +20,9 @@ that pool is used is decided in fast.py (`threads()`), once for the whole forwar
 from __future__ import annotations
 
 import math
+import os
+import threading
+import types
 
 import numba
 import numpy as np
@@ -161,17 +164,41 @@ _FUNCS = {
     "scale_shift_rows": (_scale_shift_rows, False),
     "normalize_rows": (_normalize_rows, _FASTMATH),
 }
+
+
+def _twin(f, suffix: str):
+    # A copy of f under another name: Numba's disk cache is keyed by the function's name, so the serial and the
+    # parallel compilation of one loop must not share it (each would load the other's machine code).
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + suffix)
+    g.__qualname__ = f.__qualname__ + suffix
+    return g
+
+
 SERIAL = {name: numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=fm)(f)
           for name, (f, fm) in _FUNCS.items()}
-PARALLEL = {name: numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=fm, parallel=True)(f)
-            for name, (f, fm) in _FUNCS.items()}
+PARALLEL = {name: numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=fm, parallel=True)(
+    _twin(f, "_parallel")) for name, (f, fm) in _FUNCS.items()}
 
 # Below this many elements a kernel runs serially even when threads are on: waking the pool costs more.
 PARALLEL_MIN_ELEMENTS = 1 << 16
 
+# Numba's pool: the "workqueue" layer, whose idle workers sleep. Its default here is GNU OpenMP, whose idle
+# workers spin for a while after each kernel, on the very cores OpenBLAS's threads are about to use (that made
+# parallel=True 5-20x slower before). A choice made with NUMBA_THREADING_LAYER is left alone. workqueue runs one
+# parallel kernel at a time, so a call from a second Python thread meanwhile runs the serial twin (_POOL).
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+_POOL = threading.Lock()
 
-def _pick(name: str, size: int, parallel: bool):
-    return (PARALLEL if parallel and size >= PARALLEL_MIN_ELEMENTS else SERIAL)[name]
+
+def _run(name: str, size: int, parallel: bool, *args) -> None:
+    if parallel and size >= PARALLEL_MIN_ELEMENTS and _POOL.acquire(blocking=False):
+        try:
+            PARALLEL[name](*args)
+        finally:
+            _POOL.release()
+    else:
+        SERIAL[name](*args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,8 +207,8 @@ def _pick(name: str, size: int, parallel: bool):
 
 def embed_layer_norm(ids, positions, types, word, position, token_type, weight, bias, eps, out, parallel=False):
     # ids, positions, types [N] int64 -> out [N, C]; token_type [n_types, C] (a zero row for DistilBERT)
-    _pick("embed_layer_norm", out.size, parallel)(ids, positions, types, word, position, token_type, weight, bias,
-                                                  eps, out)
+    _run("embed_layer_norm", out.size, parallel, ids, positions, types, word, position, token_type, weight, bias,
+         eps, out)
     return out
 
 
@@ -191,13 +218,13 @@ def bias_activation(h: np.ndarray, bias: np.ndarray, activation: str, parallel: 
         name = "bias_gelu" if h.dtype == np.float32 else "bias_gelu_exact"
     else:
         name = "bias_relu"
-    _pick(name, h.size, parallel)(h, bias)
+    _run(name, h.size, parallel, h, bias)
     return h
 
 
 def bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out, parallel=False) -> np.ndarray:
     # [N, C]: out = LayerNorm(h + bias + residual); out may be residual
-    _pick("bias_residual_layer_norm", h.size, parallel)(h, bias, residual, weight, beta, eps, out)
+    _run("bias_residual_layer_norm", h.size, parallel, h, bias, residual, weight, beta, eps, out)
     return out
 
 
@@ -206,7 +233,7 @@ def attention_softmax(scores: np.ndarray, scale: float, key_bias: float, paralle
     # C-contiguous (else in a contiguous copy: matmul may lay its result out in its inputs' order)
     rows = np.ascontiguousarray(scores).reshape(-1, scores.shape[-1])
     dtype = rows.dtype.type
-    _pick("scale_shift_rows", rows.size, parallel)(rows, dtype(scale), dtype(key_bias))
+    _run("scale_shift_rows", rows.size, parallel, rows, dtype(scale), dtype(key_bias))
     np.exp(rows, out=rows)  # NumPy's SIMD exp, ~10x faster than a libm call per element from Numba
-    _pick("normalize_rows", rows.size, parallel)(rows)
+    _run("normalize_rows", rows.size, parallel, rows)
     return rows.reshape(scores.shape)
