@@ -78,7 +78,8 @@ def classify(
     top_k=None adds one `score_<label>` column per label of the model, in id order.
     model: a hub id (default: the pipeline's SST-2 DistilBERT) or a checkpoint directory that every worker
     can read at the same path. The rest means what it means in `minibert.pipeline` / `from_pretrained`.
-    The index is ddf's, so `ddf.assign(label=out.label)` or `ddf.join(out)` puts each result on its row.
+    The index and partitions are ddf's, so `ddf.assign(label=out.label, score=out.score)` puts each result
+    on its row, partition by partition (no shuffle).
     """
     if not isinstance(ddf, dd.DataFrame):
         raise TypeError(f"ddf must be a dask DataFrame, got {type(ddf).__name__} (dd.from_pandas(df) makes one)")
