@@ -3,7 +3,11 @@ DistilBertForSequenceClassification, BertModel, the other heads (masked LM, toke
 question answering), the Auto* entry points and their outputs.
 
 A model object holds a config, the checked parameters (loading.py) and a backend's ops
-(kernels.py); calling it validates the inputs and runs model.py's `distilbert` forward pass.
+(kernels.py); calling it validates the inputs and runs the encoder. With the default backend
+("numba") the encoder is fast.py's: the same function as model.py's `distilbert`, on packed tokens
+with fused kernels, and only the [CLS] row in the last block when a classification head needs no
+more. The reference model.py runs with backend="numpy", and whenever hidden_states or attentions
+are asked for (the fast path keeps neither).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import TypeVar
 
 import numpy as np
 
+from . import fast
 from .config import AutoConfig, BertConfig, DistilBertConfig
 from .hub import resolve_checkpoint
-from .kernels import get_ops
+from .kernels import BACKENDS, get_ops
 from .loading import classifier_shapes, head_shapes, load_checked, nest
 from .model import (
     bert_classification_head,
@@ -167,14 +172,41 @@ def _tuple(arrays: list[np.ndarray] | None) -> tuple[np.ndarray, ...] | None:
     return None if arrays is None else tuple(arrays)
 
 
-class DistilBertModel(DistilBertPreTrainedModel):
-    """The encoder: token ids -> one contextual vector per token."""
+class _Encoder(DistilBertPreTrainedModel):
+    """What DistilBertModel and BertModel share: the parameters, the backend, and the choice of forward pass."""
 
-    def __init__(self, config: DistilBertConfig, state_dict: dict[str, np.ndarray], backend: str | None = None):
+    def __init__(self, config, state_dict: dict[str, np.ndarray], backend: str | None = None):
         self.config = config
         self.state_dict = state_dict
         self.params = nest(state_dict)
         self.ops = get_ops(backend)
+        self._fast: fast.FastParams | None = None  # fast.prepare(params) on first use (stacked Q/K/V weights)
+
+    def check(self, input_ids: object, attention_mask: object, token_type_ids: object):
+        ids, mask = check_inputs(input_ids, attention_mask, self.config)
+        return ids, mask, None  # DistilBERT has no token types: ignored, as in transformers
+
+    def encode(
+        self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None, *, cls_only: bool = False,
+        output_hidden_states: bool = False, output_attentions: bool = False,
+    ):
+        """Checked [B, T] inputs -> (last_hidden_state [B, T, C], hidden_states, attentions). cls_only: the caller
+        reads only position 0 (a classification head); the fast path then returns [B, 1, C]."""
+        insides = bool(output_hidden_states) or bool(output_attentions)
+        if self.ops is BACKENDS["numba"] and not insides:
+            if self._fast is None:
+                self._fast = fast.prepare(self.params, self.config)
+            hidden = fast.distilbert(ids, mask, self._fast, self.config, cls_only=cls_only, token_type_ids=types)
+            return (hidden[:, None, :] if cls_only else hidden), None, None
+        last, hidden_states, attentions = distilbert(
+            ids, mask, self.params, self.config, self.ops, output_hidden_states=bool(output_hidden_states),
+            output_attentions=bool(output_attentions), token_type_ids=types,
+        )
+        return last, _tuple(hidden_states), _tuple(attentions)
+
+
+class DistilBertModel(_Encoder):
+    """The encoder: token ids -> one contextual vector per token."""
 
     def __call__(
         self,
@@ -187,12 +219,10 @@ class DistilBertModel(DistilBertPreTrainedModel):
     ) -> BaseModelOutput:
         # token_type_ids is accepted so that model(**transformers_tokenizer(...)) works; DistilBERT has no
         # token-type embeddings and ignores it, exactly as transformers' DistilBertModel does.
-        ids, mask = check_inputs(input_ids, attention_mask, self.config)
-        last, hidden_states, attentions = distilbert(
-            ids, mask, self.params, self.config, self.ops,
-            output_hidden_states=bool(output_hidden_states), output_attentions=bool(output_attentions),
-        )
-        return BaseModelOutput(last, _tuple(hidden_states), _tuple(attentions))
+        ids, mask, types = self.check(input_ids, attention_mask, token_type_ids)
+        return BaseModelOutput(*self.encode(
+            ids, mask, types, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        ))
 
 
 class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
@@ -217,11 +247,13 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ) -> SequenceClassifierOutput:
-        out = self.distilbert(
-            input_ids, attention_mask, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        ids, mask, types = self.distilbert.check(input_ids, attention_mask, token_type_ids)
+        hidden, hidden_states, attentions = self.distilbert.encode(
+            ids, mask, types, cls_only=True,  # the head reads [CLS] only
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
         )
-        logits = classification_head(out.last_hidden_state, self.params, self.ops)
-        return SequenceClassifierOutput(logits, out.hidden_states, out.attentions)
+        logits = classification_head(hidden, self.params, self.ops)
+        return SequenceClassifierOutput(logits, hidden_states, attentions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,16 +305,14 @@ def check_token_type_ids(token_type_ids: object, ids: np.ndarray, cfg: BertConfi
     return types
 
 
-class BertModel(DistilBertPreTrainedModel):
+class BertModel(_Encoder):
     """BERT's encoder: model.py's DistilBERT encoder on renamed keys, plus token types and the pooler."""
 
     config_class = BertConfig
 
-    def __init__(self, config: BertConfig, state_dict: dict[str, np.ndarray], backend: str | None = None):
-        self.config = config
-        self.state_dict = state_dict
-        self.params = nest(state_dict)
-        self.ops = get_ops(backend)
+    def check(self, input_ids: object, attention_mask: object, token_type_ids: object):
+        ids, mask = check_inputs(input_ids, attention_mask, self.config)
+        return ids, mask, check_token_type_ids(token_type_ids, ids, self.config)
 
     def __call__(
         self,
@@ -293,20 +323,19 @@ class BertModel(DistilBertPreTrainedModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ) -> BaseModelOutputWithPooling:
-        ids, mask = check_inputs(input_ids, attention_mask, self.config)
-        types = check_token_type_ids(token_type_ids, ids, self.config)
-        last, hidden_states, attentions = distilbert(
-            ids, mask, self.params, self.config, self.ops, output_hidden_states=bool(output_hidden_states),
-            output_attentions=bool(output_attentions), token_type_ids=types,
+        ids, mask, types = self.check(input_ids, attention_mask, token_type_ids)
+        last, hidden_states, attentions = self.encode(
+            ids, mask, types, output_hidden_states=output_hidden_states, output_attentions=output_attentions
         )
         pooled = pooler(last, self.params["pooler"], self.ops) if "pooler" in self.params else None
-        return BaseModelOutputWithPooling(last, pooled, _tuple(hidden_states), _tuple(attentions))
+        return BaseModelOutputWithPooling(last, pooled, hidden_states, attentions)
 
 
 class _ModelWithHead(DistilBertPreTrainedModel):
     """A base model (DistilBertModel or BertModel) and one head of model.py applied to its output."""
 
     base_class: type = DistilBertModel
+    cls_only = False  # does the head read only position 0 ([CLS])? Then the fast path skips the rest.
 
     def __init__(self, config, state_dict: dict[str, np.ndarray], backend: str | None = None):
         head = head_shapes(config, self.with_head)
@@ -327,11 +356,11 @@ class _ModelWithHead(DistilBertPreTrainedModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ):
-        out = self.base_model(
-            input_ids, attention_mask, token_type_ids,
+        ids, mask, types = self.base_model.check(input_ids, attention_mask, token_type_ids)
+        return self._head(*self.base_model.encode(
+            ids, mask, types, cls_only=self.cls_only,
             output_hidden_states=output_hidden_states, output_attentions=output_attentions,
-        )
-        return self._head(out.last_hidden_state, out.hidden_states, out.attentions)
+        ))
 
 
 class DistilBertForMaskedLM(_ModelWithHead):
@@ -371,6 +400,7 @@ class BertForSequenceClassification(_ModelWithHead):
     config_class = BertConfig
     base_class = BertModel
     with_head = "sequence_classification"
+    cls_only = True
 
     def _head(self, hidden, hidden_states, attentions) -> SequenceClassifierOutput:
         logits = bert_classification_head(hidden, self.params, self.ops)
