@@ -12,6 +12,11 @@ CPU's BLAS kernels pick. A fixed `atol` cannot hold for values of any size and o
   per element (u = 2^-24, the unit roundoff); LAMBDA = 7 makes a false failure ~1e-11 per element.
 * Element-wise kernels: a handful of roundings each, so a few u relative to the magnitude of the
   value they compute (`ulps`).
+
+A max over a handful of numbers (the 2 logits of one text) is a poor estimate of torch's error: two
+float32 programs equally accurate on the [CLS] vector (768 numbers) can be 10x apart on its 2 logits
+by chance. So for small outputs, torch's error is also measured on a pool of the same model's outputs
+on more inputs (`pool=`), and the bound uses the larger of the two estimates.
 """
 
 from __future__ import annotations
@@ -42,14 +47,18 @@ def fp32_bound(torch32, ref64, mask=None) -> float:
     return FP32_RATIO * max_abs_error(torch32, ref64, mask) + floor(ref64)
 
 
-def check_fp32(got32, torch32, ref64, mask=None) -> tuple[float, float, float]:
-    """(minibert error, torch error, bound), all against the float64 reference; asserts error <= bound."""
+def check_fp32(got32, torch32, ref64, mask=None, pool=None) -> tuple[float, float, float]:
+    """(minibert error, torch error, bound), all against the float64 reference; asserts error <= bound.
+
+    pool: optional (torch32, ref64) of the same model on more inputs, for outputs too small for their own max
+    error to estimate torch's (see the module doc); the bound then uses the larger of the two torch errors."""
     err = max_abs_error(got32, ref64, mask)
     torch_err = max_abs_error(torch32, ref64, mask)
-    bound = FP32_RATIO * torch_err + floor(ref64)
+    scale = max(torch_err, max_abs_error(*pool)) if pool is not None else torch_err
+    bound = FP32_RATIO * scale + floor(ref64)
     assert err <= bound, (
-        f"float32 error vs float64 is {err:.3e}; torch's is {torch_err:.3e}, so the bound is {bound:.3e} "
-        f"({FP32_RATIO}x torch + {FLOOR_ULPS} ulps of max|ref| = {floor(ref64):.3e})"
+        f"float32 error vs float64 is {err:.3e}; torch's is {torch_err:.3e} (pooled {scale:.3e}), so the bound is "
+        f"{bound:.3e} ({FP32_RATIO}x torch + {FLOOR_ULPS} ulps of max|ref| = {floor(ref64):.3e})"
     )
     return err, torch_err, bound
 

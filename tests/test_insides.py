@@ -126,8 +126,15 @@ def test_last_hidden_state_is_the_last_hidden_states_entry(small_ckpt, backend, 
     clf = mb_model(small_ckpt, backend, True)(**enc, output_hidden_states=True, output_attentions=True)
     plain = mb_model(small_ckpt, backend, True)(**enc)
     np.testing.assert_array_equal(base.hidden_states[-1], base.last_hidden_state)
-    # Asking for the insides changes nothing in the result; the head model's insides are its encoder's
-    np.testing.assert_array_equal(clf.logits, plain.logits)
+    # Asking for the insides changes nothing in the result beyond float32 rounding: the numba backend's fast path
+    # keeps no insides and hands such calls to the reference path, so the two logits are held to the error model.
+    if backend == "numpy":
+        np.testing.assert_array_equal(clf.logits, plain.logits)
+    else:
+        t32, t64 = torch_texts(small_ckpt, True, "float32"), torch_texts(small_ckpt, True, "float64")
+        check_fp32(plain.logits, t32["logits"], t64["logits"])
+        check_fp32(clf.logits, t32["logits"], t64["logits"])
+    # the head model's insides are its encoder's
     for a, b in zip(clf.hidden_states, base.hidden_states, strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 import pytest
+from error_model import check_fp32
 from test_parity import MIXED, SHORT
 
 import minibert
@@ -81,13 +82,14 @@ def _spawned_logits(args):
     return model(ids, mask).logits, writeable
 
 
-def test_model_travels_to_spawned_processes(model, batches):
+def test_model_travels_to_spawned_processes(model, batches, small_ckpt, torch_ref):
+    """A new process computes the same function; not necessarily to the bit (OpenBLAS's small-matrix kernels may
+    round differently with the buffers' alignment), so the child is held to the float32 error model."""
     ids, mask = batches[1]
-    want = model(ids, mask).logits
     assert len(pickle.dumps(model)) < 1000  # pickled as "load this directory", not as a copy of the weights
     with mp.get_context("spawn").Pool(1) as pool:
         got, writeable = pool.map(_spawned_logits, [(model, ids, mask)])[0]
-    np.testing.assert_array_equal(got, want)
+    check_fp32(got, torch_ref(small_ckpt, True, ids, mask), torch_ref(small_ckpt, True, ids, mask, dtype="float64"))
     assert not writeable
 
 
