@@ -180,7 +180,7 @@ class _Encoder(DistilBertPreTrainedModel):
         self.state_dict = state_dict
         self.params = nest(state_dict)
         self.ops = get_ops(backend)
-        self._fast: fast.FastParams | None = None  # fast.prepare(params) on first use (stacked Q/K/V weights)
+        self._fast: fast.FastParams | None = None  # fast.prepare(params), on first use of the fast path
 
     def check(self, input_ids: object, attention_mask: object, token_type_ids: object):
         ids, mask = check_inputs(input_ids, attention_mask, self.config)
