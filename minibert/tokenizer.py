@@ -3,18 +3,18 @@
 The heavy lifting (normalising, splitting, WordPiece, adding [CLS]/[SEP], padding, truncation) is done by the
 Rust `tokenizers` library, exactly as in transformers' "fast" tokenizers. This module only
 
-* builds that Rust tokenizer from the checkpoint files the way transformers does (`from_pretrained`),
+* builds that Rust tokenizer from the checkpoint files the way transformers does (`from_pretrained`; the file
+  reading is in tokenizer_files.py),
 * translates the familiar `tokenizer(text, padding=..., truncation=..., max_length=...)` arguments into
   the library's padding/truncation settings, following transformers' rules for combining them, and
-* checks the input up front, so mistakes give a clear message naming the bad item instead of a
-  traceback from inside Rust.
+* checks the input up front (tokenizer_args.py), so mistakes give a clear message naming the bad item
+  instead of a traceback from inside Rust.
 
 Output is NumPy (or plain lists), never torch: `model(**tokenizer(texts, padding=True, return_tensors="np"))`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import warnings
@@ -23,30 +23,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tokenizers import AddedToken, Encoding, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import WordPiece
+from tokenizers import Encoding, Tokenizer
 
 from minibert.hub import resolve_checkpoint
 
+from .tokenizer_args import (
+    check_ids,
+    check_pairs,
+    check_positive_int,
+    check_str,
+    check_texts,
+    encode_failure,
+    is_int,
+    padding_strategy,
+    truncation_strategy,
+)
+from .tokenizer_files import DEFAULT_MODEL_MAX_LENGTH, DEFAULT_SPECIAL_TOKENS, read_json, read_tokenizer_files
+
 __all__ = ["AutoTokenizer", "BatchEncoding", "DistilBertTokenizer"]
 
-# The named special tokens, in transformers' order, with BERT's defaults.
-DEFAULT_SPECIAL_TOKENS = {
-    "unk_token": "[UNK]",
-    "sep_token": "[SEP]",
-    "pad_token": "[PAD]",
-    "cls_token": "[CLS]",
-    "mask_token": "[MASK]",
-}
-# transformers treats a model_max_length above this as "no limit" (old configs store 1e30 there).
-LARGE_INTEGER = int(1e20)
-# Used when neither tokenizer_config.json nor config.json says how long an input may be.
-DEFAULT_MODEL_MAX_LENGTH = 512
 
 _SUPPORTED_TOKENIZER_CLASSES = {"BertTokenizer", "DistilBertTokenizer"}  # with or without a "Fast" suffix
 _SUPPORTED_MODEL_TYPES = {"bert", "distilbert"}
-_PADDING_VALUES = "True, False, 'longest', 'max_length' or 'do_not_pad'"
-_TRUNCATION_VALUES = "True, False, None, 'longest_first', 'only_first', 'only_second' or 'do_not_truncate'"
 
 
 class BatchEncoding(dict):
@@ -106,78 +104,8 @@ class DistilBertTokenizer:
 
     @classmethod
     def _from_directory(cls, directory: str | os.PathLike) -> DistilBertTokenizer:
-        """Build the tokenizer from `tokenizer.json`, or else from `vocab.txt` + `tokenizer_config.json`.
-
-        Files read (all optional except one of tokenizer.json / vocab.txt):
-          tokenizer_config.json   do_lower_case, strip_accents, tokenize_chinese_chars, model_max_length,
-                                  special tokens, added_tokens_decoder, padding_side, truncation_side,
-                                  clean_up_tokenization_spaces - missing keys get transformers' defaults
-          special_tokens_map.json overrides the special tokens (legacy format, as in transformers)
-          added_tokens.json       extra tokens (legacy format, only without added_tokens_decoder)
-          config.json             max_position_embeddings, when model_max_length is not given
-        """
-        directory = Path(directory)
-        config = _read_json(directory / "tokenizer_config.json")
-
-        special_tokens = {key: _token_content(config[key]) for key in DEFAULT_SPECIAL_TOKENS if config.get(key)}
-        if "added_tokens_decoder" not in config:  # transformers only reads the legacy map in that case
-            token_map = _read_json(directory / "special_tokens_map.json")
-            special_tokens.update(
-                {key: _token_content(token_map[key]) for key in DEFAULT_SPECIAL_TOKENS if token_map.get(key)}
-            )
-        tokens = {**DEFAULT_SPECIAL_TOKENS, **special_tokens}
-
-        json_file, vocab_file = directory / "tokenizer.json", directory / "vocab.txt"
-        file_padding = file_truncation = None
-        if json_file.is_file():
-            try:
-                backend = Tokenizer.from_file(str(json_file))
-            except Exception as e:  # the tokenizers library raises a bare Exception for a corrupt file
-                raise ValueError(f"{json_file} is not a readable tokenizer.json: {e}") from e
-            if type(backend.model).__name__ != "WordPiece":
-                raise ValueError(
-                    f"{json_file} holds a {type(backend.model).__name__} tokenizer; minibert only supports "
-                    "BERT-style WordPiece tokenizers"
-                )
-            # Some tokenizer.json files have padding/truncation baked in (e.g. fixed at 128). transformers
-            # overrides them on every call, and so do we: they only survive as the default padding side.
-            file_padding, file_truncation = backend.padding, backend.truncation
-            backend.no_padding()
-            backend.no_truncation()
-        elif vocab_file.is_file():
-            _check_vocab(vocab_file, tokens)
-            backend = _build_wordpiece(vocab_file, config, tokens["unk_token"])
-        else:
-            raise FileNotFoundError(f"{directory} has neither tokenizer.json nor vocab.txt; cannot build a tokenizer")
-
-        _add_extra_tokens(backend, directory, config, tokens)
-        # transformers registers the named special tokens as "special added tokens": they are matched in the
-        # raw text before normalisation (so a literal "[SEP]" in the text becomes the [SEP] id) and
-        # decode(skip_special_tokens=True) drops them. Tokens already registered are left as they are.
-        registered = {token.content for token in backend.get_added_tokens_decoder().values()}
-        backend.add_special_tokens(
-            [AddedToken(t, special=True, normalized=False) for t in tokens.values() if t not in registered]
-        )
-        if backend.post_processor is None or not json_file.is_file():  # vocab.txt: BERT's template
-            cls_token, sep_token = tokens["cls_token"], tokens["sep_token"]
-            backend.post_processor = processors.TemplateProcessing(
-                single=f"{cls_token}:0 $A:0 {sep_token}:0",
-                pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
-                special_tokens=[
-                    (cls_token, backend.token_to_id(cls_token)),
-                    (sep_token, backend.token_to_id(sep_token)),
-                ],
-            )
-
-        return cls(
-            backend,
-            model_max_length=_model_max_length(directory, config),
-            special_tokens=tokens,
-            # Same precedence as transformers: tokenizer_config.json, then the file's baked-in direction.
-            padding_side=config.get("padding_side") or (file_padding or {}).get("direction") or "right",
-            truncation_side=config.get("truncation_side") or (file_truncation or {}).get("direction") or "right",
-            clean_up_tokenization_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
-        )
+        backend, settings = read_tokenizer_files(directory)
+        return cls(backend, **settings)
 
     # ------------------------------------------------------------------ encoding
 
@@ -212,8 +140,8 @@ class DistilBertTokenizer:
           return_offsets_mapping  (start, end) character span of each token in its text; (0, 0) for special tokens.
           return_special_tokens_mask  1 for the [CLS]/[SEP]/[PAD] tokens the tokenizer added, 0 for the text's.
         """
-        texts, is_batched = _check_texts(text, "text")
-        pairs = _check_pairs(text_pair, texts, is_batched)
+        texts, is_batched = check_texts(text, "text")
+        pairs = check_pairs(text_pair, texts, is_batched)
         if return_tensors not in (None, "np"):
             raise ValueError(
                 f"return_tensors={return_tensors!r} is not supported: minibert returns NumPy arrays "
@@ -265,10 +193,10 @@ class DistilBertTokenizer:
         self, padding: Any, truncation: Any, max_length: Any, pad_to_multiple_of: Any
     ) -> tuple[str | None, str | None, int | None]:
         """Normalise the padding/truncation arguments as transformers' `_get_padding_truncation_strategies`."""
-        pad = _padding_strategy(padding)
-        trunc = _truncation_strategy(truncation)
-        _check_positive_int(max_length, "max_length")
-        _check_positive_int(pad_to_multiple_of, "pad_to_multiple_of")
+        pad = padding_strategy(padding)
+        trunc = truncation_strategy(truncation)
+        check_positive_int(max_length, "max_length")
+        check_positive_int(pad_to_multiple_of, "pad_to_multiple_of")
 
         # Backward compatibility in transformers: a bare max_length means "truncate to it".
         if max_length is not None and padding is False and truncation is None:
@@ -319,7 +247,7 @@ class DistilBertTokenizer:
                 try:
                     self._backend.encode(*item) if isinstance(item, tuple) else self._backend.encode(item)
                 except Exception as err:
-                    raise ValueError(_encode_failure(err, i, item, is_batched, trunc, max_length)) from None
+                    raise ValueError(encode_failure(err, i, item, is_batched, trunc, max_length)) from None
             raise
 
     def _warn_if_too_long(self, input_ids: list[list[int]]) -> None:
@@ -335,7 +263,7 @@ class DistilBertTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Split `text` into WordPiece tokens, without [CLS]/[SEP]."""
-        _check_texts(text, "text", allow_batch=False)
+        check_texts(text, "text", allow_batch=False)
         with self._lock:  # a concurrent __call__ may have padding/truncation switched on
             return self._backend.encode(text, add_special_tokens=False).tokens
 
@@ -346,16 +274,16 @@ class DistilBertTokenizer:
         if isinstance(tokens, str):
             token_id = self._backend.token_to_id(tokens)
             return self.unk_token_id if token_id is None else token_id
-        return [self.convert_tokens_to_ids(_check_str(token, f"tokens[{i}]")) for i, token in enumerate(tokens)]
+        return [self.convert_tokens_to_ids(check_str(token, f"tokens[{i}]")) for i, token in enumerate(tokens)]
 
     def convert_ids_to_tokens(
         self, ids: int | Iterable[int], skip_special_tokens: bool = False
     ) -> str | None | list[str | None]:
         """Tokens for `ids` (None for an id outside the vocabulary, as in transformers)."""
-        if _is_int(ids):
+        if is_int(ids):
             return self._backend.id_to_token(int(ids))
         skip = set(self.all_special_ids) if skip_special_tokens else set()
-        id_list = _check_ids(ids)
+        id_list = check_ids(ids)
         return [self._backend.id_to_token(i) for i in id_list if i not in skip]
 
     def decode(self, ids: Any, skip_special_tokens: bool = False) -> str | list[str]:
@@ -372,7 +300,7 @@ class DistilBertTokenizer:
         return [result] if isinstance(result, str) else result
 
     def _decode_one(self, ids: Any, skip_special_tokens: bool) -> str:
-        id_list = [int(ids)] if _is_int(ids) else _check_ids(ids)
+        id_list = [int(ids)] if is_int(ids) else check_ids(ids)
         text = self._backend.decode(id_list, skip_special_tokens=skip_special_tokens)
         if self.clean_up_tokenization_spaces:  # transformers' clean_up_tokenization, when the config asks
             for before, after in _CLEAN_UP_REPLACEMENTS:
@@ -438,8 +366,8 @@ class AutoTokenizer:
     def from_pretrained(cls, name_or_path: str | os.PathLike, revision: str | None = None) -> DistilBertTokenizer:
         """Return a `DistilBertTokenizer` for a DistilBERT or BERT checkpoint (both use the same WordPiece)."""
         directory = resolve_checkpoint(name_or_path, revision)
-        tokenizer_class = _read_json(Path(directory) / "tokenizer_config.json").get("tokenizer_class")
-        model_type = _read_json(Path(directory) / "config.json").get("model_type")
+        tokenizer_class = read_json(Path(directory) / "tokenizer_config.json").get("tokenizer_class")
+        model_type = read_json(Path(directory) / "config.json").get("model_type")
         # Like transformers, an explicit tokenizer_class wins over the model type.
         if tokenizer_class:
             if tokenizer_class.removesuffix("Fast") not in _SUPPORTED_TOKENIZER_CLASSES:
@@ -453,221 +381,6 @@ class AutoTokenizer:
                 f"{sorted(_SUPPORTED_MODEL_TYPES)}"
             )
         return DistilBertTokenizer._from_directory(directory)
-
-
-# ---------------------------------------------------------------------- loading helpers
-
-
-def _read_json(path: Path) -> dict:
-    """The JSON object in `path`, or {} when the file does not exist."""
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} should hold a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _token_content(value: Any) -> str:
-    """A special token as stored in the configs: a plain string or a serialised AddedToken dict."""
-    return value["content"] if isinstance(value, dict) else str(value)
-
-
-def _check_vocab(vocab_file: Path, tokens: dict[str, str]) -> None:
-    """An empty vocab.txt, or one without its unknown token, would fail on every call deep inside tokenizers."""
-    with open(vocab_file, encoding="utf-8") as f:
-        vocab = {line.rstrip("\n") for line in f}
-    vocab.discard("")
-    if not vocab:
-        raise ValueError(f"{vocab_file} is empty; it must list the WordPiece vocabulary, one token per line")
-    if tokens["unk_token"] not in vocab:
-        raise ValueError(f"{vocab_file} lacks the unknown token {tokens['unk_token']!r} that WordPiece needs")
-
-
-def _build_wordpiece(vocab_file: Path, config: dict, unk_token: str) -> Tokenizer:
-    """The pipeline transformers' BertTokenizer builds from vocab.txt, with the same defaults."""
-    backend = Tokenizer(WordPiece.from_file(str(vocab_file), unk_token=unk_token, max_input_chars_per_word=100))
-    backend.normalizer = normalizers.BertNormalizer(
-        clean_text=True,
-        handle_chinese_chars=config.get("tokenize_chinese_chars", True),
-        strip_accents=config.get("strip_accents"),  # None: strip accents iff lowercasing, as original BERT
-        lowercase=config.get("do_lower_case", True),
-    )
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece(prefix="##")
-    return backend
-
-
-def _add_extra_tokens(backend: Tokenizer, directory: Path, config: dict, tokens: dict[str, str]) -> None:
-    """Register the added tokens listed in tokenizer_config.json (or the legacy added_tokens.json)."""
-    if "added_tokens_decoder" in config:
-        decoder = config["added_tokens_decoder"]
-        added = [AddedToken(**_added_token_fields(decoder[key])) for key in sorted(decoder, key=int)]
-    else:
-        legacy = _read_json(directory / "added_tokens.json")
-        special = set(tokens.values())
-        added = [
-            AddedToken(content, normalized=content not in special, special=content in special)
-            for content, _ in sorted(legacy.items(), key=lambda item: item[1])
-        ]
-    for token in added:
-        if token.special:
-            backend.add_special_tokens([token])
-        else:
-            backend.add_tokens([token])
-
-
-def _added_token_fields(entry: Any) -> dict:
-    if isinstance(entry, str):
-        return {"content": entry}
-    fields = ("content", "single_word", "lstrip", "rstrip", "normalized", "special")
-    return {key: entry[key] for key in fields if key in entry}
-
-
-def _model_max_length(directory: Path, config: dict) -> int:
-    """tokenizer_config.json's model_max_length, else config.json's max_position_embeddings, else 512.
-
-    transformers would use "unlimited" in the last two cases (and for the 1e30 some old configs store),
-    so `truncation=True` would silently not truncate; minibert's model cannot run past its position
-    embeddings, so it falls back to that limit instead.
-    """
-    value = config.get("model_max_length", config.get("max_len"))
-    if isinstance(value, int) and 0 < value <= LARGE_INTEGER:
-        return value
-    positions = _read_json(directory / "config.json").get("max_position_embeddings")
-    if isinstance(positions, int) and positions > 0:
-        return positions
-    return DEFAULT_MODEL_MAX_LENGTH
-
-
-# ---------------------------------------------------------------------- argument checking
-
-
-def _type_name(value: Any) -> str:
-    return "None" if value is None else type(value).__name__
-
-
-def _check_str(value: Any, name: str) -> str:
-    if isinstance(value, str):
-        return value
-    hint = ""
-    if isinstance(value, (bytes, bytearray)):
-        hint = " (decode it first, e.g. .decode('utf-8'))"
-    elif isinstance(value, (list, tuple)):
-        hint = " (pre-tokenized input is not supported; pass whole strings)"
-    raise TypeError(f"{name} is {_type_name(value)}, expected str{hint}")
-
-
-def _check_texts(text: Any, name: str, allow_batch: bool = True) -> tuple[list[str], bool]:
-    """Return (texts as a list, whether the input was a batch), or raise naming the bad item."""
-    if isinstance(text, str):
-        return [text], False
-    if allow_batch and isinstance(text, (list, tuple)):
-        if len(text) == 0:
-            raise ValueError(f"{name} is an empty {type(text).__name__}; pass at least one string")
-        return [_check_str(item, f"{name}[{i}]") for i, item in enumerate(text)], True
-    expected = "a str or a list of str" if allow_batch else "a str"
-    hint = " (decode it first, e.g. .decode('utf-8'))" if isinstance(text, (bytes, bytearray)) else ""
-    raise TypeError(f"{name} must be {expected}, got {_type_name(text)}{hint}")
-
-
-def _check_pairs(text_pair: Any, texts: list[str], is_batched: bool) -> list[str] | None:
-    """The second texts, one per text, or None when there are no pairs."""
-    if text_pair is None:
-        return None
-    if not is_batched:
-        if not isinstance(text_pair, str):
-            raise TypeError(f"text is a single str, so text_pair must be a str too, got {_type_name(text_pair)}")
-        # transformers quirk kept for identical ids: a single text with text_pair="" is encoded as no pair
-        # (`if text_pair` in its code), while in a batch "" is a real, empty second text.
-        return [text_pair] if text_pair else None
-    if not isinstance(text_pair, (list, tuple)):
-        raise TypeError(
-            f"text is a batch, so text_pair must be a list of str of the same length, got {_type_name(text_pair)}"
-        )
-    if len(text_pair) != len(texts):
-        raise ValueError(f"text has {len(texts)} items but text_pair has {len(text_pair)}; they must match")
-    return [_check_str(item, f"text_pair[{i}]") for i, item in enumerate(text_pair)]
-
-
-def _padding_strategy(padding: Any) -> str | None:
-    if padding is True or padding == "longest":
-        return "longest"
-    if padding is False or padding == "do_not_pad":
-        return None
-    if padding == "max_length":
-        return "max_length"
-    raise ValueError(f"padding={padding!r} is not valid; use {_PADDING_VALUES}")
-
-
-def _truncation_strategy(truncation: Any) -> str | None:
-    if truncation is True:
-        return "longest_first"
-    if truncation is None or truncation is False or truncation == "do_not_truncate":
-        return None
-    if truncation in ("longest_first", "only_first", "only_second"):
-        return truncation
-    raise ValueError(f"truncation={truncation!r} is not valid; use {_TRUNCATION_VALUES}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_positive_int(value: Any, name: str) -> None:
-    if value is None:
-        return
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an int, got {_type_name(value)} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-
-
-def _check_ids(ids: Any) -> list[int]:
-    if isinstance(ids, np.ndarray):
-        ids = ids.tolist()
-    if not isinstance(ids, (list, tuple)):
-        raise TypeError(f"ids must be an int or a sequence of ints, got {_type_name(ids)}")
-    for i, token_id in enumerate(ids):
-        if not _is_int(token_id):
-            raise TypeError(f"ids[{i}] is {_type_name(token_id)}, expected int")
-        if token_id < 0:
-            raise ValueError(f"ids[{i}] is {token_id}; token ids are never negative")
-    return [int(token_id) for token_id in ids]
-
-
-def _encode_failure(
-    err: Exception, i: int, item: Any, is_batched: bool, trunc: str | None, max_length: int | None
-) -> str:
-    """Explain why tokenizers could not encode input `i`: bad unicode, or an impossible truncation."""
-    parts = item if isinstance(item, tuple) else (item,)
-    names = ["text", "text_pair"][: len(parts)]
-    if is_batched:
-        names = [f"{name}[{i}]" for name in names]
-    for name, part in zip(names, parts, strict=True):
-        try:
-            part.encode("utf-8")
-        except UnicodeEncodeError as bad:
-            return (
-                f"{name} cannot be encoded as UTF-8: lone surrogate {part[bad.start]!r} at index {bad.start} "
-                "(was it decoded with errors='surrogateescape'?)"
-            )
-    where = " + ".join(names)
-    if "Second sequence not provided" in str(err):
-        reason = "there is no text_pair to cut from; pass text_pair or use truncation=True"
-    elif "too short" in str(err):
-        which = "first text" if trunc == "only_first" else "text_pair"
-        reason = (
-            f"even removing all of the {which} does not make it fit; "
-            "use truncation=True ('longest_first') or a larger max_length"
-        )
-    else:
-        return f"tokenizers could not encode {where}: {err}"
-    return f"cannot truncate {where} to max_length={max_length} with truncation={trunc!r}: {reason}"
 
 
 # transformers' `clean_up_tokenization`, applied by decode when tokenizer_config.json enables it.
