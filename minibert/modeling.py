@@ -6,8 +6,9 @@ A model object holds a config, the checked parameters (loading.py) and a backend
 (kernels.py); calling it validates the inputs and runs the encoder. With the default backend
 ("numba") the encoder is fast.py's: the same function as model.py's `distilbert`, on packed tokens
 with fused kernels, and only the [CLS] row in the last block when a classification head needs no
-more. The reference model.py runs with backend="numpy", and whenever hidden_states or attentions
-are asked for (the fast path keeps neither).
+more. The reference model.py runs with backend="numpy", and with the numba kernels whenever hidden_states
+or attentions are asked for (the fast path keeps neither) or every position of a padded batch is
+returned (the fast path computes real tokens only; transformers also computes the padded ones).
 """
 
 from __future__ import annotations
@@ -191,9 +192,13 @@ class _Encoder(DistilBertPreTrainedModel):
         output_hidden_states: bool = False, output_attentions: bool = False,
     ):
         """Checked [B, T] inputs -> (last_hidden_state [B, T, C], hidden_states, attentions). cls_only: the caller
-        reads only position 0 (a classification head); the fast path then returns [B, 1, C]."""
+        reads only position 0 (a classification head); the fast path then returns [B, 1, C].
+
+        The fast path computes real tokens only. A caller that gets every position of a padded batch gets
+        transformers' values there too (a padded query still attends to the real keys; the seed notebooks print
+        such rows), so that case, like asking for the insides, runs model.py with the backend's kernels."""
         insides = bool(output_hidden_states) or bool(output_attentions)
-        if self.ops is BACKENDS["numba"] and not insides:
+        if self.ops is BACKENDS["numba"] and not insides and (cls_only or bool(mask.all())):
             if self._fast is None:
                 self._fast = fast.prepare(self.params, self.config)
             hidden = fast.distilbert(ids, mask, self._fast, self.config, cls_only=cls_only, token_type_ids=types)
