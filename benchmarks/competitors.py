@@ -4,8 +4,8 @@ Two kinds of output: "logits" [B, labels] (sequence classification) and "encoder
 (last_hidden_state, every token). All engines load the same checkpoint; ONNX Runtime and OpenVINO
 run the same ONNX export of it (artifacts.py).
 
-An embeddings workload (sentences/s vs sentence-transformers and ORT) would be a third kind here:
-a function texts -> [N, C] pooled vectors, plus its float64 reference in checks.py.
+The sentence-embeddings workload (texts -> pooled vectors, on the real all-MiniLM-L6-v2) has its
+engines and its float64 check in embeddings.py.
 """
 
 from __future__ import annotations

@@ -150,6 +150,9 @@ def report(run: dict) -> str:
                 "Length-sorted: texts sorted by token count, cut into batches of batch_size, each padded to its "
                 "longest, results put back in input order.", ""]
 
+    if run.get("embeddings"):
+        out += _embeddings_section(run["embeddings"])
+
     if run.get("processes"):
         pr = run["processes"]
         out += ["## Start and memory: one fresh process that loads the checkpoint and classifies one sentence", ""]
@@ -198,6 +201,30 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def _embeddings_section(e: dict) -> list[str]:
+    """engine | sentences/s | time ÷ minibert.encode | agreement with sentence-transformers and float64."""
+    base = _median(e["seconds"]["minibert.encode"])
+    rows = []
+    for name, secs in e["seconds"].items():
+        med, a = _median(secs), e["agreement"][name]
+        rows.append([name, f"{e['n_texts'] / med:.1f}", f"{med:.2f}", f"{med / base:.2f}", str(len(secs)),
+                     f"{a.max_abs_diff:.1e}", f"{1 - a.min_cosine:.1e}", f"{a.error:.1e}", f"{a.bound:.1e}",
+                     "ok" if a.ok else "FAILED"])
+    header = ["engine", "sentences/s", "s per pass (median)", "time ÷ minibert.encode", "passes",
+              "max abs diff vs sentence-transformers", "1 − min cosine vs sentence-transformers",
+              "max error vs float64", "bound", "check"]
+    return [f"## Sentence embeddings: all-MiniLM-L6-v2, {e['describe']}; normalize, batch_size "
+            f"{e['batch_size']}, tokenization included", "",
+            md_table(header, rows, "lrrrrrrrrl"), "",
+            "Embeddings checked first: the truth is sentence-transformers' model in float64 (`.double()`); an engine "
+            f"passes when its max error ≤ {error_model.FP32_RATIO:g}× sentence-transformers-float32's error + "
+            f"{error_model.FLOOR_ULPS:g} float32 ulps of the largest value. onnxruntime: the BertModel exported to "
+            "ONNX, `tokenizers` (tokenizer.json, padded to the batch's longest, cut at max_seq_length), mean pooling "
+            "and L2 normalisation in numpy, fed the batches minibert.encode forms (input order, each padded to its "
+            "longest); sentence-transformers sorts the texts by length before batching (less padding). "
+            "Time ÷ minibert.encode > 1: minibert is faster.", ""]
+
+
 def _agreement_line(agreement: dict[str, tuple[float, int]], reference: str = "transformers pipeline") -> str:
     return f"Scores checked first, against the {reference}'s: " + "; ".join(
         f"{n}: max |Δscore| {d:.1e}, {flips} top label(s) differ" for n, (d, flips) in agreement.items()) + "."
@@ -220,6 +247,10 @@ def summary(run: dict) -> dict:
                                      for n, s in run["corpus"]["seconds"].items()}
         out["corpus_agreement"] = {n: {"max_score_delta": d, "top_label_flips": f}
                                    for n, (d, f) in run["corpus"]["agreement"].items()}
+    if run.get("embeddings"):
+        e = run["embeddings"]
+        out["embeddings_sentences_per_s"] = {n: e["n_texts"] / _median(s) for n, s in e["seconds"].items()}
+        out["embeddings_agreement"] = {n: a.as_dict() for n, a in e["agreement"].items()}
     if run.get("processes"):
         pr = run["processes"]
         out["start"] = {n: {k: r[k] for k in ("process_median", "peak_rss", "rss_import")}

@@ -3,8 +3,8 @@
 
     pip install -e ".[bench]"
     python benchmarks/run.py --smoke     # the harness itself on a tiny model, every mode (~1 min; CI runs it)
-    python benchmarks/run.py --quick     # base model, 3 shapes, 3 repeats, no corpus/processes (a few minutes)
-    python benchmarks/run.py             # full run: 6 shapes, 7 repeats, encoder, corpus, start, memory, profile
+    python benchmarks/run.py --quick     # base model, 3 shapes, 3 repeats, no corpus/embeddings/processes
+    python benchmarks/run.py             # full run: 6 shapes, 7 repeats, encoder, corpus, embeddings, start, memory
 
 Competitors (same checkpoint, same inputs, float32):
     minibert-numba   minibert.AutoModelForSequenceClassification(..., backend="numba"); the ratios' baseline
@@ -21,6 +21,8 @@ Measurements, in this order:
     pipeline         64 sentences through minibert's and transformers' pipelines (batch_size 8)
     corpus           the mixed corpus (corpus.py), batch_size 32: minibert's pipeline, ORT in input order,
                      ORT length-sorted, transformers' pipeline
+    embeddings       N short sentences embedded with the real all-MiniLM-L6-v2 (normalize, batch_size 32):
+                     minibert.encode, sentence-transformers, ORT + tokenizers; checked against float64 first
     processes        fresh processes classifying one sentence: wall time, peak RSS, and the PSS of two alive at once
     profile          --profile SHAPES: self time per function of minibert's modules, next to torch's profiler
 
@@ -58,6 +60,7 @@ from benchmarks import (  # noqa: E402
     checks,
     competitors,
     corpus,
+    embeddings,
     machine,
     processes,
     profiling,
@@ -72,6 +75,8 @@ FULL_SHAPES = "1x16,1x128,8x64,1x512,32x128,8x128p"
 QUICK_SHAPES = "1x16,1x128,8x128p"
 SMOKE_SHAPES = "1x16,2x32p"
 SMOKE_CORPUS = "16,2"
+FULL_EMBEDDINGS = 1000
+SMOKE_EMBEDDINGS = 40  # one full batch of 32 and a partial one
 
 
 def numba_cache_files() -> list[Path]:
@@ -90,9 +95,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true",
                       help=f"test the harness: tiny random model, shapes {SMOKE_SHAPES}, 1 repeat, every competitor "
-                           f"and mode (encoder, pipeline, corpus {SMOKE_CORPUS}, processes, --profile 1x16)")
+                           f"and mode (encoder, pipeline, corpus {SMOKE_CORPUS}, embeddings {SMOKE_EMBEDDINGS}, "
+                           "processes, --profile 1x16)")
     mode.add_argument("--quick", action="store_true",
-                      help=f"shapes {QUICK_SHAPES}, 3 repeats, 1 warm-up; no encoder, corpus or processes")
+                      help=f"shapes {QUICK_SHAPES}, 3 repeats, 1 warm-up; no encoder, corpus, embeddings or processes")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 7; --quick 3; --smoke 1)")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up calls per competitor and shape (default 2)")
     ap.add_argument("--min-sample-ms", type=float, default=None, help="a timing sample lasts at least this (20)")
@@ -109,6 +115,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="mixed corpus size (default 2000,200; --smoke 40,4; --quick: skipped); 'none' to skip")
     ap.add_argument("--corpus-repeats", type=int, default=1,
                     help="passes over the corpus per runner (default 1: a pass takes minutes on the base model)")
+    ap.add_argument("--embeddings", default=None, metavar="N",
+                    help=f"sentences for the embeddings workload (default {FULL_EMBEDDINGS}; --smoke "
+                         f"{SMOKE_EMBEDDINGS}; --quick: skipped); 'none' to skip")
     ap.add_argument("--no-processes", action="store_true", help="skip the fresh-process start/memory/PSS runs")
     ap.add_argument("--process-repeats", type=int, default=None, help="fresh processes per case (default 3)")
     ap.add_argument("--profile", default=None, metavar="SHAPES",
@@ -125,6 +134,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.shapes = args.shapes or (SMOKE_SHAPES if args.smoke else QUICK_SHAPES if args.quick else FULL_SHAPES)
     if args.corpus is None:
         args.corpus = SMOKE_CORPUS if args.smoke else "none" if args.quick else "2000,200"
+    if args.embeddings is None:
+        args.embeddings = str(SMOKE_EMBEDDINGS) if args.smoke else "none" if args.quick else str(FULL_EMBEDDINGS)
     if args.smoke and args.profile is None:
         args.profile = "1x16"
     args.no_processes = args.no_processes or (args.quick and not args.smoke)
@@ -142,6 +153,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.corpus_size = None if args.corpus == "none" else tuple(int(x) for x in args.corpus.split(","))
         if args.corpus_size is not None and len(args.corpus_size) != 2:
             raise ValueError("--corpus takes N_SHORT,N_LONG")
+        args.embeddings_n = None if args.embeddings == "none" else int(args.embeddings)
+        if args.embeddings_n is not None and args.embeddings_n < 1:
+            raise ValueError("--embeddings takes a positive number of sentences or 'none'")
     except ValueError as e:
         ap.error(str(e))
     args.names = [n.strip() for n in args.competitors.split(",") if n.strip()]
@@ -253,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus_size:
         corpus_result = run_corpus(ckpt, onnx, args.corpus_size, args.corpus_repeats, args.gap_ms / 1e3)
 
+    embeddings_result = None
+    if args.embeddings_n:
+        embeddings_result, emb_failed = embeddings.run(args.workdir, args.embeddings_n, args.repeats,
+                                                       args.gap_ms / 1e3)
+        failed += emb_failed
+
     procs = None
     if not args.no_processes:
         log("fresh processes: start, peak RSS ...")
@@ -288,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": artifacts.describe(config), "competitors": names, "baseline": baseline,
         "gemm_gflops": gflops, "gemm_n": gemm_n, "limits": limits, "logits": logits, "encoder": encoder,
         "padded_lengths": logits["lengths"],
-        "pipeline": pipeline, "corpus": corpus_result, "processes": procs,
+        "pipeline": pipeline, "corpus": corpus_result, "embeddings": embeddings_result, "processes": procs,
         "first_call": first_call, "first_shape": first_shape.label,
         "numba_cache_before": "yes" if cache_before else "no (first call compiled)", "profile": profile,
         "chart": chart_path.name, "failed": failed,

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # `benchmarks` as a package, as run.py imports it
 
-from benchmarks import corpus, profiling, timing  # noqa: E402
+from benchmarks import corpus, embeddings, profiling, timing  # noqa: E402
 from benchmarks.competitors import ALL_COMPETITORS  # noqa: E402
 
 SECTIONS = [
@@ -31,6 +31,7 @@ SECTIONS = [
     "### Encoder detail",
     "## End-to-end pipeline: 64 sentences",
     "## Mixed corpus:",
+    "## Sentence embeddings: all-MiniLM-L6-v2",
     "## Start and memory: one fresh process",
     "minibert processes alive at once on one checkpoint",
     "## First call in this process",
@@ -96,6 +97,19 @@ def test_smoke_workloads_processes_and_profile(smoke):
     rows = {name: ms for name, ms, _ in summary["profile"]["1×16"]}
     accounted = sum(ms for name, ms in rows.items() if not name.startswith("(") and name != "total forward")
     assert accounted >= 0.5 * rows["total forward"], rows
+
+
+def test_smoke_embeddings_every_engine_agrees(smoke):
+    _, summary, _, _ = smoke
+    engines = set(embeddings.ENGINES)
+    assert engines == {"minibert.encode", "sentence-transformers", "onnxruntime"}
+    assert set(summary["embeddings_sentences_per_s"]) == engines
+    assert all(v > 0 for v in summary["embeddings_sentences_per_s"].values())
+    agreement = summary["embeddings_agreement"]
+    assert set(agreement) == engines
+    failed = {n: a for n, a in agreement.items() if not (a["ok"] and a["error"] <= a["bound"])}
+    assert not failed, f"embeddings outside the float32 error model's bound: {failed}"
+    assert agreement["sentence-transformers"]["max_abs_diff"] == 0.0  # the float32 reference itself
 
 
 # --- the parts, against real references ---------------------------------------------------------------
