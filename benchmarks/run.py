@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="run minibert-numpy only on shapes with at most this many tokens (default %(default)s)")
     ap.add_argument("--no-pipeline", action="store_true", help="skip the 64-sentence pipeline")
     ap.add_argument("--corpus", default=None, metavar="N_SHORT,N_LONG",
-                    help="mixed corpus size (default 2000,200; --smoke 40,4; --quick: skipped); 'none' to skip")
+                    help="mixed corpus size (default 2000,200; --smoke 16,2; --quick: skipped); 'none' to skip")
     ap.add_argument("--corpus-repeats", type=int, default=1,
                     help="passes over the corpus per runner (default 1: a pass takes minutes on the base model)")
     ap.add_argument("--embeddings", default=None, metavar="N",
