@@ -202,7 +202,9 @@ class SentenceEncoder:
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
             enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="np")
-            hidden = self.model(enc["input_ids"], enc["attention_mask"]).last_hidden_state  # [b, T, C]
+            ids, mask, types = self.model.check(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
+            # pooling reads only real tokens (and [CLS]), so the fast path may skip the padding
+            hidden, _, _ = self.model.encode(ids, mask, types, real_only=True)  # [b, T, C]
             pooled = pool(hidden, enc["attention_mask"], self.config.pooling)  # [b, dim]
             out[start : start + len(chunk)] = l2_normalize(pooled) if normalize else pooled
         return out[0] if single else out

@@ -189,16 +189,17 @@ class _Encoder(DistilBertPreTrainedModel):
 
     def encode(
         self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None, *, cls_only: bool = False,
-        output_hidden_states: bool = False, output_attentions: bool = False,
+        real_only: bool = False, output_hidden_states: bool = False, output_attentions: bool = False,
     ):
         """Checked [B, T] inputs -> (last_hidden_state [B, T, C], hidden_states, attentions). cls_only: the caller
-        reads only position 0 (a classification head); the fast path then returns [B, 1, C].
+        reads only position 0 (a classification head); the fast path then returns [B, 1, C]. real_only: the caller
+        reads only real tokens and position 0 (sentence-embedding pooling); padded positions may then be zeros.
 
         The fast path computes real tokens only. A caller that gets every position of a padded batch gets
         transformers' values there too (a padded query still attends to the real keys; the seed notebooks print
         such rows), so that case, like asking for the insides, runs model.py with the backend's kernels."""
         insides = bool(output_hidden_states) or bool(output_attentions)
-        if self.ops is BACKENDS["numba"] and not insides and (cls_only or bool(mask.all())):
+        if self.ops is BACKENDS["numba"] and not insides and (cls_only or real_only or bool(mask.all())):
             if self._fast is None:
                 self._fast = fast.prepare(self.params, self.config)
             hidden = fast.distilbert(ids, mask, self._fast, self.config, cls_only=cls_only, token_type_ids=types)
