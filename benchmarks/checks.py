@@ -1,8 +1,8 @@
 """Correctness before timing: every competitor's output vs a float64 reference, on the float32 error model.
 
 The truth is transformers in float64 (eager attention, `model.double()`). A competitor passes when
-its max error against that truth is at most FP32_RATIO x torch-float32's own error plus a few
-float32 ulps of the largest value (tests/error_model.py, the model every numeric test uses): no
+its max error against that truth is at most FP32_RATIO x torch-float32's own error (for logits,
+pooled over the run's shapes: see check_all) plus a few float32 ulps of the largest value (tests/error_model.py, the model every numeric test uses): no
 fixed tolerance that a different CPU or BLAS could break. Encoder outputs are compared at real
 tokens only (what a padded position holds is unspecified).
 """
@@ -35,7 +35,7 @@ error_model = _error_model()
 class Check:
     error: float  # max |output - float64 truth|
     torch_error: float  # torch-eager float32's, on the same input
-    bound: float  # FP32_RATIO * torch_error + floor
+    bound: float  # FP32_RATIO * torch_error (pooled over the run's shapes for logits) + floor
 
     @property
     def ok(self) -> bool:
@@ -65,17 +65,29 @@ class Reference:
         return out[0], out[1]
 
 
-def check(competitors: list[Competitor], reference: Reference, shape: Shape, ids, mask) -> dict[str, Check]:
-    """{competitor: Check} for every competitor that runs on this shape."""
-    torch32, truth = reference(ids, mask)
-    where = mask if reference.kind == "encoder" else None
-    torch_error = error_model.max_abs_error(torch32, truth, where)
-    bound = error_model.fp32_bound(torch32, truth, where)
-    out = {}
-    for c in competitors:
-        if c.runs(shape):
-            got = np.asarray(c.fn(ids, mask))
-            if got.shape != truth.shape:
-                raise ValueError(f"{c.name} on {shape.label}: output shape {got.shape}, expected {truth.shape}")
-            out[c.name] = Check(error_model.max_abs_error(got, truth, where), torch_error, bound)
+def check_all(competitors: list[Competitor], reference: Reference, shapes: list[Shape],
+              inputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, Check]]:
+    """{shape: {competitor: Check}} for every competitor that runs on each shape.
+
+    Logits are a few numbers per shape (2 for one text): too few for torch's max error on them to estimate its
+    error level, so, as tests/error_model.py's `pool=` does, their bound uses the larger of that shape's torch
+    error and torch's error pooled over every shape of the run. Encoder outputs (thousands of numbers a shape)
+    use their own shape's."""
+    where = {s.label: inputs[s.label][1] if reference.kind == "encoder" else None for s in shapes}
+    refs = {s.label: reference(*inputs[s.label]) for s in shapes}
+    torch_errors = {label: error_model.max_abs_error(t32, truth, where[label]) for label, (t32, truth) in refs.items()}
+    pooled = max(torch_errors.values()) if reference.kind == "logits" else 0.0
+    out: dict[str, dict[str, Check]] = {}
+    for shape in shapes:
+        truth = refs[shape.label][1]
+        torch_error = torch_errors[shape.label]
+        bound = error_model.FP32_RATIO * max(torch_error, pooled) + error_model.floor(truth)
+        out[shape.label] = {}
+        for c in competitors:
+            if c.runs(shape):
+                got = np.asarray(c.fn(*inputs[shape.label]))
+                if got.shape != truth.shape:
+                    raise ValueError(f"{c.name} on {shape.label}: output shape {got.shape}, expected {truth.shape}")
+                error = error_model.max_abs_error(got, truth, where[shape.label])
+                out[shape.label][c.name] = Check(error, torch_error, bound)
     return out

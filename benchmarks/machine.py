@@ -76,17 +76,22 @@ def machine_facts() -> dict[str, str]:
 
         pools = threadpoolctl.threadpool_info()
         facts["threadpools (threadpoolctl)"] = "; ".join(
-            f"{p.get('internal_api')} {p.get('version', '')} {p.get('num_threads')} threads "
-            f"({Path(p.get('filepath', '')).name})" for p in pools
+            f"{p.get('internal_api')} {p.get('version', '')} {p.get('num_threads')} threads"
+            + (f", {p['architecture']} kernels" if p.get("architecture") else "")
+            + f" ({Path(p.get('filepath', '')).name})" for p in pools
         )
     except ImportError:
         facts["threadpools (threadpoolctl)"] = "(threadpoolctl not installed)"
     facts["onnxruntime"] = ORT_SETTINGS
     facts["openvino"] = f"CPU, {OPENVINO_CONFIG} (threads: its own default; {THREADS} cores)"
+    # OPENBLAS_CORETYPE and the ISA caps choose which kernels run: a machine may set them (one here set
+    # OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU, halving numpy's sgemm rate), so the report shows them.
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "NUMBA_CACHE_DIR",
-                                      "MINIBERT_BACKEND") if k in os.environ}
-    facts["thread env vars"] = ", ".join(f"{k}={v}" for k, v in env.items()) or "(none set)"
+                                      "MINIBERT_BACKEND", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                      "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+           if k in os.environ}
+    facts["thread and kernel env vars"] = ", ".join(f"{k}={v}" for k, v in env.items()) or "(none set)"
     try:
         facts["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:

@@ -171,9 +171,8 @@ def measure(kind: str, shapes: list[Shape], comps: list[competitors.Competitor],
     reference = checks.Reference(ckpt, kind)
     rng = np.random.default_rng(artifacts.SEED)
     inputs = {s.label: make_inputs(s.batch, s.seq, s.padded, rng, vocab_size) for s in shapes}
-    results, failed = {}, []
+    results, failed = checks.check_all(comps, reference, shapes, inputs), []
     for shape in shapes:
-        results[shape.label] = checks.check(comps, reference, shape, *inputs[shape.label])
         log(f"{kind} {shape.label}: error vs float64 (bound {next(iter(results[shape.label].values())).bound:.1e}): "
             + ", ".join(f"{n} {c.error:.1e}" for n, c in results[shape.label].items()))
         failed += [f"{kind} {shape.label} {n}: error {c.error:.2e} > bound {c.bound:.2e}"
