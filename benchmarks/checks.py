@@ -82,7 +82,7 @@ def check_all(competitors: list[Competitor], reference: Reference, shapes: list[
     for shape in shapes:
         truth = refs[shape.label][1]
         torch_error = torch_errors[shape.label]
-        bound = error_model.FP32_RATIO * max(torch_error, pooled) + error_model.floor(truth)
+        bound = error_model.bound_for(max(torch_error, pooled), truth)
         out[shape.label] = {}
         for c in competitors:
             if c.runs(shape):

@@ -42,9 +42,14 @@ def floor(ref64) -> float:
     return FLOOR_ULPS * U32 * float(np.abs(np.asarray(ref64, dtype=np.float64)).max())
 
 
+def bound_for(torch_error: float, ref64) -> float:
+    """The largest error from float64 that a float32 result may have, given torch's (or a pooled) error."""
+    return FP32_RATIO * torch_error + floor(ref64)
+
+
 def fp32_bound(torch32, ref64, mask=None) -> float:
     """The largest error from float64 that a float32 result may have: FP32_RATIO x torch's own, plus floor."""
-    return FP32_RATIO * max_abs_error(torch32, ref64, mask) + floor(ref64)
+    return bound_for(max_abs_error(torch32, ref64, mask), ref64)
 
 
 def check_fp32(got32, torch32, ref64, mask=None, pool=None) -> tuple[float, float, float]:
@@ -55,7 +60,7 @@ def check_fp32(got32, torch32, ref64, mask=None, pool=None) -> tuple[float, floa
     err = max_abs_error(got32, ref64, mask)
     torch_err = max_abs_error(torch32, ref64, mask)
     scale = max(torch_err, max_abs_error(*pool)) if pool is not None else torch_err
-    bound = FP32_RATIO * scale + floor(ref64)
+    bound = bound_for(scale, ref64)
     assert err <= bound, (
         f"float32 error vs float64 is {err:.3e}; torch's is {torch_err:.3e} (pooled {scale:.3e}), so the bound is "
         f"{bound:.3e} ({FP32_RATIO}x torch + {FLOOR_ULPS} ulps of max|ref| = {floor(ref64):.3e})"

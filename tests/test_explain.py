@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 from checkpoints import BACKENDS
-from error_model import check_fp32, max_abs_error
+from error_model import check_fp32, fp32_bound, max_abs_error
 from test_insides import torch_insides
 from test_parity import FLOAT64_ATOL
 
@@ -91,7 +91,7 @@ def test_explanation_values_equal_transformers_float32(ckpt, backend, mb_model, 
     refs32 = [reference(hf_tokenizer, path, text, "float32") for text in TEXTS]
     refs64 = [reference(hf_tokenizer, path, text, "float64") for text in TEXTS]
 
-    def check(got, pick):
+    def check(got, pick, t32, t64):  # pick: reference dict -> the quantity `got` is
         return check_fp32(got, pick(t32), pick(t64), pool=torch_pool(refs32, refs64, pick))
 
     for text, t32, t64 in zip(TEXTS, refs32, refs64, strict=True):
@@ -105,21 +105,21 @@ def test_explanation_values_equal_transformers_float32(ckpt, backend, mb_model, 
         assert e.special == [t in ("[CLS]", "[SEP]") for t in t32["tokens"]]
         assert e.special[0] and e.special[-1]
 
-        _, _, bound = check(e.embeddings, lambda r: r["hidden_states"][0][0])
+        _, _, bound = check(e.embeddings, lambda r: r["hidden_states"][0][0], t32, t64)
         assert abs(e.embeddings_norm - np.linalg.norm(t64["hidden_states"][0][0])) <= np.sqrt(T * C) * bound
         assert len(e.blocks) == len(t32["attentions"])
         for i, b in enumerate(e.blocks):
             ref_h = t64["hidden_states"][i + 1][0]
-            _, _, bound = check(b.hidden_state, lambda r, i=i: r["hidden_states"][i + 1][0])
+            _, _, bound = check(b.hidden_state, lambda r, i=i: r["hidden_states"][i + 1][0], t32, t64)
             assert abs(b.norm - np.linalg.norm(ref_h)) <= np.sqrt(T * C) * bound
             assert abs(b.cls_norm - np.linalg.norm(ref_h[0])) <= np.sqrt(C) * bound
-            _, _, bound = check(b.attentions, lambda r, i=i: r["attentions"][i][0])
+            _, _, bound = check(b.attentions, lambda r, i=i: r["attentions"][i][0], t32, t64)
             check_top(b.cls_top, b.attentions, t64["attentions"][i][0], bound)
 
-        check(e.cls, lambda r: r["hidden_states"][-1][0, 0])
-        check(e.classifier_input, lambda r: r["classifier_input"][0])
-        check(e.logits, lambda r: r["logits"][0])
-        _, _, bound = check(e.probs, lambda r: r["probs"][0])
+        check(e.cls, lambda r: r["hidden_states"][-1][0, 0], t32, t64)
+        check(e.classifier_input, lambda r: r["classifier_input"][0], t32, t64)
+        check(e.logits, lambda r: r["logits"][0], t32, t64)
+        _, _, bound = check(e.probs, lambda r: r["probs"][0], t32, t64)
         check_top([(e.label_id, e.probs[e.label_id])], e.probs[None, None], t64["probs"][0][None, None], bound)
         assert e.label == _torch_label(path, e.label_id)
 
@@ -228,7 +228,7 @@ def run_explain(*args, env=None):
 def check_printed_head(got: dict, t32: dict, t64: dict, ckpt) -> None:
     """The printed logits, softmax, argmax and label against transformers (printed rounding + error model)."""
     for key in ("logits", "probs"):
-        bound = 2 * max_abs_error(t32[key], t64[key]) + 4 * 2**-24 * np.abs(t64[key]).max()
+        bound = fp32_bound(t32[key], t64[key])
         within(got[key], t64[key][0], bound)
     assert got["label_id"] == int(t64["probs"][0].argmax())
     assert got["label"] == _torch_label(ckpt, got["label_id"])
@@ -250,7 +250,7 @@ def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer):
     assert got["attention_mask"] == t64["attention_mask"].tolist()
 
     def bound(key, i):  # the float32 error model's bound for transformers' tensor key[i] of the one text
-        return 2 * max_abs_error(t32[key][i][0], t64[key][i][0]) + 4 * 2**-24 * np.abs(t64[key][i][0]).max()
+        return fp32_bound(t32[key][i][0], t64[key][i][0])
 
     shape, norm = got["embeddings"]
     assert shape == t64["hidden_states"][0].shape
@@ -272,8 +272,7 @@ def test_cli_prints_every_step_equal_to_transformers(minilm_ckpt, hf_tokenizer):
     n = len(got["cls"])
     assert 0 < n <= C
     within(got["cls"], t64["hidden_states"][-1][0, 0, :n], bound("hidden_states", -1))
-    pre_bound = 2 * max_abs_error(t32["classifier_input"], t64["classifier_input"]) + 4 * 2**-24 * np.abs(
-        t64["classifier_input"]).max()
+    pre_bound = fp32_bound(t32["classifier_input"], t64["classifier_input"])
     within(got["classifier_input"], t64["classifier_input"][0, :n], pre_bound)
     check_printed_head(got, t32, t64, minilm_ckpt)
 

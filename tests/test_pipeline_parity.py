@@ -21,7 +21,7 @@ from functools import cache
 import numpy as np
 import pytest
 from checkpoints import long_review
-from error_model import FLOOR_ULPS, FP32_RATIO, floor, max_abs_error
+from error_model import FLOOR_ULPS, FP32_RATIO, bound_for, max_abs_error
 
 PIPE_CKPTS = ["minilm_ckpt", "small_ckpt", "single_label_ckpt"]
 
@@ -161,7 +161,7 @@ def check_scores(got, want, items, ckpt: str, function_to_apply, reference64, re
     # a call's few scores estimate transformers' error poorly: pool it over the parity texts (error_model's pool=)
     pooled = max_abs_error([reference64(ckpt, t, function_to_apply, "float32") for t in TEXTS],
                            [reference64(ckpt, t, function_to_apply) for t in TEXTS])
-    bound = FP32_RATIO * max(tf_err, pooled) + floor([r for _, r in tf])
+    bound = bound_for(max(tf_err, pooled), [r for _, r in tf])
     assert err <= bound, (
         f"score error vs float64 {err:.3e}; transformers' is {tf_err:.3e} (pooled {pooled:.3e}), so the bound is "
         f"{bound:.3e} ({FP32_RATIO}x transformers + {FLOOR_ULPS} ulps of the largest score)"
