@@ -2,9 +2,9 @@
 
 The truth is transformers in float64 (eager attention, `model.double()`). A competitor passes when
 its max error against that truth is at most FP32_RATIO x torch-float32's own error (for logits,
-pooled over the run's shapes: see check_all) plus a few float32 ulps of the largest value
-(tests/error_model.py, the model every numeric test uses): no fixed tolerance that a different
-CPU or BLAS could break. Encoder outputs are compared at real tokens only (what a padded position
+pooled over the run's shapes and a fixed pool of texts: see check_all) plus a few float32 ulps of
+the largest value (tests/error_model.py, the model every numeric test uses): no fixed tolerance
+that a different CPU or BLAS could break. Encoder outputs are compared at real tokens only (what a padded position
 holds is unspecified).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .competitors import Competitor
-from .inputs import Shape
+from .inputs import Shape, make_inputs
 
 ERROR_MODEL_FILE = Path(__file__).resolve().parent.parent / "tests" / "error_model.py"
 
@@ -32,11 +32,15 @@ def _error_model():
 error_model = _error_model()
 
 
+# The fixed pool for logits bounds: mixed lengths up to POOL_TOKENS, drawn from their own seed.
+POOL_TEXTS, POOL_TOKENS, POOL_SEED = 32, 64, 1234
+
+
 @dataclass
 class Check:
     error: float  # max |output - float64 truth|
     torch_error: float  # torch-eager float32's, on the same input
-    bound: float  # FP32_RATIO * torch_error (pooled over the run's shapes for logits) + floor
+    bound: float  # FP32_RATIO * torch_error (for logits: pooled, see check_all) + floor
 
     @property
     def ok(self) -> bool:
@@ -72,12 +76,17 @@ def check_all(competitors: list[Competitor], reference: Reference, shapes: list[
 
     Logits are a few numbers per shape (2 for one text): too few for torch's max error on them to estimate its
     error level, so, as tests/error_model.py's `pool=` does, their bound uses the larger of that shape's torch
-    error and torch's error pooled over every shape of the run. Encoder outputs (thousands of numbers a shape)
-    use their own shape's."""
+    error and torch's error pooled over every shape of the run and a fixed pool of POOL_TEXTS more texts (so
+    that a run of one short shape is judged as a run of many is). Encoder outputs (thousands of numbers a
+    shape) use their own shape's."""
     where = {s.label: inputs[s.label][1] if reference.kind == "encoder" else None for s in shapes}
     refs = {s.label: reference(*inputs[s.label]) for s in shapes}
     torch_errors = {label: error_model.max_abs_error(t32, truth, where[label]) for label, (t32, truth) in refs.items()}
-    pooled = max(torch_errors.values()) if reference.kind == "logits" else 0.0
+    pooled = 0.0
+    if reference.kind == "logits":
+        vocab = reference.fp32.config.vocab_size
+        pool = reference(*make_inputs(POOL_TEXTS, POOL_TOKENS, True, np.random.default_rng(POOL_SEED), vocab))
+        pooled = max([*torch_errors.values(), error_model.max_abs_error(*pool)])
     out: dict[str, dict[str, Check]] = {}
     for shape in shapes:
         truth = refs[shape.label][1]
