@@ -169,6 +169,10 @@ def report(run: dict) -> str:
             facts.append(f"minibert peak RSS − file = {fmt_mb(mb['peak_rss'] - pr['file_mb'])}")
         if mb and hf:
             facts.append(f"start: transformers ÷ minibert = {hf['process_median'] / mb['process_median']:.1f}×")
+            bare = pr["start"].get("minibert pipeline, SciPy not installed")
+            if bare:
+                facts.append(f"without SciPy (minibert's own dependencies): "
+                             f"{hf['process_median'] / bare['process_median']:.1f}×")
         out += ["- " + "; ".join(facts), "- every process's wall times: " + "; ".join(
             f"{n} " + ", ".join(f"{s:.2f}" for s in r["process_all"]) for n, r in pr["start"].items())]
         if pr.get("pss"):

@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     procs = None
     if not args.no_processes:
         log("fresh processes: start, peak RSS ...")
-        cases = ["minibert pipeline", "transformers pipeline", "onnxruntime + tokenizers"]
+        cases = ["minibert pipeline", "minibert pipeline, SciPy not installed", "transformers pipeline",
+                 "onnxruntime + tokenizers"]
         start = processes.start_and_memory(cases, ckpt, onnx["logits"], args.process_repeats)
         log("two minibert processes at once: PSS ...")
         procs = {"start": start, "pss": processes.shared_pss(ckpt, onnx["logits"]),
