@@ -4,8 +4,8 @@ The truth is transformers in float64 (eager attention, `model.double()`). A comp
 its max error against that truth is at most FP32_RATIO x torch-float32's own error (for logits,
 pooled over the run's shapes and a fixed pool of texts: see check_all) plus a few float32 ulps of
 the largest value (tests/error_model.py, the model every numeric test uses): no fixed tolerance
-that a different CPU or BLAS could break. Encoder outputs are compared at real tokens only (what a padded position
-holds is unspecified).
+that a different CPU or BLAS could break. Encoder outputs are compared at real tokens only (what a
+padded position holds is unspecified).
 """
 
 from __future__ import annotations
