@@ -116,13 +116,13 @@ def start_and_memory(cases: list[str], ckpt: Path, onnx_logits: Path, repeats: i
                      with_empty_numba_cache: bool = True) -> dict[str, dict]:
     """{case: the run with the median wall time, plus "process_all": every run's wall time}; runs interleaved."""
     runs: dict[str, list[dict]] = {}
-    envs: dict[str, dict[str, str] | None] = {c: None for c in cases}
+    variants: dict[str, tuple[str, dict[str, str] | None]] = {c: (c, None) for c in cases}  # name: (script, env)
     with tempfile.TemporaryDirectory(prefix="minibert-numba-cache-") as empty:
         if with_empty_numba_cache and "minibert pipeline" in cases:
-            envs["minibert pipeline, empty Numba cache (compiles)"] = {**os.environ, "NUMBA_CACHE_DIR": empty}
+            variants["minibert pipeline, empty Numba cache (compiles)"] = (
+                "minibert pipeline", {**os.environ, "NUMBA_CACHE_DIR": empty})
         for _ in range(repeats):
-            for name, env in envs.items():
-                case = "minibert pipeline" if name.startswith("minibert pipeline, empty") else name
+            for name, (case, env) in variants.items():
                 if env is not None:  # a compile every time: empty the cache directory
                     for f in Path(empty).rglob("*"):
                         if f.is_file():
