@@ -1,19 +1,23 @@
 """The fused Numba kernels of the fast path (fast.py): each does in one pass over memory what model.py does in
 two or three NumPy steps, so an activation is read and written once instead of three times.
 
-| kernel                     | does, per token row                 | model.py's steps it fuses                    |
+| kernel                     | does, per token                     | model.py's steps it fuses                    |
 |----------------------------|-------------------------------------|----------------------------------------------|
 | `embed_layer_norm`         | LN(word[id] + type[s] + pos[t])     | `embeddings`                                 |
 | `bias_activation`          | act(h + bias), in place             | `linear`'s bias add, then `ffn`'s GELU/ReLU  |
 | `bias_residual_layer_norm` | LN(h + bias + residual)             | `linear`'s bias add, the residual, LayerNorm |
 | `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax`                      |
 
+Layouts follow fast.py: activations are feature-major, [C, N] with one column per token (bias_activation,
+bias_residual_layer_norm). embed_layer_norm writes token rows [N, C], because it gathers rows of the embedding
+tables; attention scores are [..., queries, keys] as in model.py.
+
 Each is checked in tests/test_fast.py against its definition: the NumPy reference of kernels.py applied to the
 same inputs, within the float32 error model. As in kernels.py, sums accumulate in float64, every kernel keeps
 its input's dtype (float32, or float64 in the exact mode), and GELU uses the rational erf in float32 and libm's
 erf in float64.
 
-Threads: the row loops are `numba.prange`, so with `parallel=True` they split over Numba's thread pool. Whether
+Threads: the outer loops are `numba.prange`, so with `parallel=True` they split over Numba's thread pool. Whether
 that pool is used is decided in fast.py (`threads()`), once for the whole forward pass.
 """
 
@@ -76,49 +80,70 @@ def _embed_layer_norm(ids, positions, types, word, position, token_type, weight,
 
 
 # ---------------------------------------------------------------------------------------------
-# act(h + bias) in place: the FFN's first linear layer finished.
+# act(h + bias) in place: the FFN's first linear layer finished. Feature-major: row j of h is feature j of every
+# token, so bias[j] is one number per row and the inner loop runs along contiguous tokens.
 
 
-def _bias_gelu(h, bias):  # [N, F] in place
-    n, f = h.shape
-    for i in numba.prange(n):
-        for j in range(f):
-            h[i, j] = _gelu32(np.float64(h[i, j] + bias[j]))
+def _bias_gelu(h, bias):  # [F, N] in place
+    f, n = h.shape
+    for j in numba.prange(f):
+        b = bias[j]
+        for i in range(n):
+            h[j, i] = _gelu32(np.float64(h[j, i] + b))
 
 
-def _bias_gelu_exact(h, bias):  # [N, F] in place, float64 mode
-    n, f = h.shape
-    for i in numba.prange(n):
-        for j in range(f):
-            h[i, j] = _gelu64(h[i, j] + bias[j])
+def _bias_gelu_exact(h, bias):  # [F, N] in place, float64 mode
+    f, n = h.shape
+    for j in numba.prange(f):
+        b = bias[j]
+        for i in range(n):
+            h[j, i] = _gelu64(h[j, i] + b)
 
 
-def _bias_relu(h, bias):  # [N, F] in place
-    n, f = h.shape
-    for i in numba.prange(n):
-        for j in range(f):
-            h[i, j] = max(h[i, j] + bias[j], 0)
+def _bias_relu(h, bias):  # [F, N] in place
+    f, n = h.shape
+    for j in numba.prange(f):
+        b = bias[j]
+        for i in range(n):
+            h[j, i] = max(h[j, i] + b, 0)
 
 
 # ---------------------------------------------------------------------------------------------
 # LayerNorm(h + bias + residual): a linear layer's output, its bias, the residual sum and the post-LN.
-# out may be residual itself (each element is read before it is written).
+# Feature-major: each token is a column, so its mean and variance are sums down the column. The loop takes
+# COLUMNS tokens at a time and walks the features row by row, with one float64 sum per token: the inner loops
+# are contiguous and vectorise. Two passes over the block, not three: the sums of d and d^2, d = x - x[0] (the
+# column's first value: shifting by a value of the data keeps the one-pass variance accurate in float64), then
+# the normalised write. out may be residual itself (each element is read before it is written).
+
+COLUMNS = 128
 
 
-def _bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out):  # [N, C] -> [N, C]
-    n, c = h.shape
-    for i in numba.prange(n):
-        mean = 0.0
+def _bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out):  # [C, N] -> [C, N]
+    c, n = h.shape
+    for block in numba.prange((n + COLUMNS - 1) // COLUMNS):
+        i0 = block * COLUMNS
+        w = min(COLUMNS, n - i0)
+        # row pieces are 1-D slices, which Numba knows are contiguous: the loops over i vectorise
+        h0, r0 = h[0, i0 : i0 + w], residual[0, i0 : i0 + w]
+        shift = np.empty(w)
+        for i in range(w):
+            shift[i] = np.float64(h0[i] + bias[0]) + r0[i]
+        s1, s2 = np.zeros(w), np.zeros(w)
         for j in range(c):
-            mean += np.float64(h[i, j] + bias[j]) + residual[i, j]  # h + bias rounded as model.py's linear does
-        mean /= c
-        var = 0.0
+            hj, rj, bj = h[j, i0 : i0 + w], residual[j, i0 : i0 + w], bias[j]
+            for i in range(w):
+                d = np.float64(hj[i] + bj) + rj[i] - shift[i]  # h + bias rounded as model.py's linear does
+                s1[i] += d
+                s2[i] += d * d
+        for i in range(w):  # s1 becomes the mean, s2 1 / std (explicit loops: an array expression inside prange
+            m = s1[i] / c    # would be compiled as a parfor of its own)
+            s1[i] = shift[i] + m
+            s2[i] = 1.0 / math.sqrt(max(s2[i] / c - m * m, 0.0) + eps)
         for j in range(c):
-            d = np.float64(h[i, j] + bias[j]) + residual[i, j] - mean
-            var += d * d
-        inv_std = 1.0 / math.sqrt(var / c + eps)
-        for j in range(c):
-            out[i, j] = (np.float64(h[i, j] + bias[j]) + residual[i, j] - mean) * inv_std * weight[j] + beta[j]
+            hj, rj, oj, bj = h[j, i0 : i0 + w], residual[j, i0 : i0 + w], out[j, i0 : i0 + w], bias[j]
+            for i in range(w):
+                oj[i] = (np.float64(hj[i] + bj) + rj[i] - s1[i]) * s2[i] * weight[j] + beta[j]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +238,7 @@ def embed_layer_norm(ids, positions, types, word, position, token_type, weight, 
 
 
 def bias_activation(h: np.ndarray, bias: np.ndarray, activation: str, parallel: bool = False) -> np.ndarray:
-    # [N, F] in place: act(h + bias), act = exact GELU or ReLU
+    # [F, N] in place: act(h + bias[:, None]), act = exact GELU or ReLU
     if activation == "gelu":
         name = "bias_gelu" if h.dtype == np.float32 else "bias_gelu_exact"
     else:
@@ -223,7 +248,8 @@ def bias_activation(h: np.ndarray, bias: np.ndarray, activation: str, parallel: 
 
 
 def bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out, parallel=False) -> np.ndarray:
-    # [N, C]: out = LayerNorm(h + bias + residual); out may be residual
+    # [C, N]: out = LayerNorm over each column of h + bias[:, None] + residual. out may be residual, but the loop
+    # runs ~3x faster into another matrix (it cannot vectorise what might overlap its input)
     _run("bias_residual_layer_norm", h.size, parallel, h, bias, residual, weight, beta, eps, out)
     return out
 

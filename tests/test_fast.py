@@ -49,46 +49,52 @@ def test_embed_layer_norm(dtype, parallel):
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_bias_gelu(parallel):
-    h, bias = randn(300, 256, scale=3.0), randn(256)
-    h[0, :4] = [-40.0, 40.0, 0.0, -5.5]
-    x = h + bias  # the float32 sum model.py's linear rounds, then GELU
+    h, bias = randn(256, 300, scale=3.0), randn(256)  # feature-major [F, N]: bias[j] belongs to row j
+    h[:4, 0] = [-40.0, 40.0, 0.0, -5.5]
+    x = h + bias[:, None]  # the float32 sum model.py's linear rounds, then GELU
     exact = kernels.gelu_numpy(x.astype(np.float64))
     got = fast_kernels.bias_activation(h.copy(), bias, "gelu", parallel)
     assert (np.abs(got - exact) <= gelu_bound(x, exact, rational_erf=True)).all()
-    h64, b64 = h.astype(np.float64), bias.astype(np.float64)
+    h64, b64 = h.astype(np.float64), bias.astype(np.float64)[:, None]
     exact64 = kernels.gelu_numpy(h64 + b64)
-    got64 = fast_kernels.bias_activation(h64.copy(), b64, "gelu", parallel)  # libm erf, float64 accuracy
+    got64 = fast_kernels.bias_activation(h64.copy(), b64[:, 0], "gelu", parallel)  # libm erf, float64 accuracy
     assert got64.dtype == np.float64
     assert (np.abs(got64 - exact64) <= gelu_bound(h64 + b64, exact64, False, U64)).all()
 
 
 def test_bias_relu_is_exact():
-    h, bias = randn(300, 256), randn(256)
-    np.testing.assert_array_equal(fast_kernels.bias_activation(h.copy(), bias, "relu"), kernels.relu(h + bias))
+    h, bias = randn(256, 300), randn(256)
+    np.testing.assert_array_equal(fast_kernels.bias_activation(h.copy(), bias, "relu"), kernels.relu(h + bias[:, None]))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("parallel", [False, True])
-def test_bias_residual_layer_norm(dtype, parallel):
-    N, C = 200, 768
-    h, bias = randn(N, C, dtype=dtype), randn(C, scale=0.1, dtype=dtype)
-    residual = randn(N, C, scale=3.0, dtype=dtype) + dtype(2.0)
+@pytest.mark.parametrize("N", [1, 200, 300])  # one column; blocks of COLUMNS tokens with a short last one
+def test_bias_residual_layer_norm(dtype, parallel, N):
+    C = 768
+    h, bias = randn(C, N, dtype=dtype), randn(C, scale=0.1, dtype=dtype)  # feature-major [C, N]: a token per column
+    residual = randn(C, N, scale=3.0, dtype=dtype) + dtype(2.0)
     w, b = 1 + randn(C, scale=0.1, dtype=dtype), randn(C, scale=0.1, dtype=dtype)
-    x = (h + bias).astype(np.float64) + residual  # the kernel's input to LayerNorm: h + bias rounded, + residual
-    exact = kernels.layer_norm_numpy(x, w.astype(np.float64), b.astype(np.float64), 1e-12)
-    out = residual.copy()  # in place, as fast.py calls it
-    got = fast_kernels.bias_residual_layer_norm(h, bias, out, w, b, 1e-12, out, parallel)
-    assert got is out and got.dtype == dtype
+    x = (h + bias[:, None]).astype(np.float64) + residual  # the kernel's LayerNorm input: h + bias rounded, + residual
+    exact = kernels.layer_norm_numpy(x.T, w.astype(np.float64), b.astype(np.float64), 1e-12).T
     # the definition rounds (h + bias) + residual to the dtype once more: one more u of |x| relative to sigma
     u = U32 if dtype == np.float32 else U64
-    bound = layer_norm_bound(x, w, b, exact, u) + 2 * u * np.abs(x) * np.abs(w) / x.std(-1, keepdims=True)
+    xt, sigma = x.T, x.T.std(-1, keepdims=True)
+    bound = layer_norm_bound(xt, w, b, exact.T, u) + 2 * u * np.abs(xt) * np.abs(w) / sigma
+    # The kernel sums each column sequentially, down the rows (not pairwise): Higham-Mary's LAMBDA sqrt(C) in place of
+    # log2(C). Its variance is one pass over d = x - x[0]: sum(d^2)/C - mean(d)^2 cancels, so that sum's relative
+    # error grows by 1 + (x[0] - mean)^2 / sigma^2 (at most C: no value is more than sqrt(C - 1) sigma from the
+    # mean). Both terms are far below float32's u; they show only against float64's.
+    bound *= LAMBDA * np.sqrt(C) / (np.log2(C) + 4)
+    shift = (xt[:, :1] - xt.mean(-1, keepdims=True)) ** 2 / sigma**2
+    bound = (bound + LAMBDA * np.sqrt(C) * U64 * np.abs(w) * np.abs(xt - xt.mean(-1, keepdims=True)) / sigma * shift).T
+    out = np.empty_like(residual)  # as fast.py calls it: into another matrix
+    got = fast_kernels.bias_residual_layer_norm(h, bias, residual, w, b, 1e-12, out, parallel)
+    assert got is out and got.dtype == dtype
     assert (np.abs(got - exact) <= bound).all(), max_abs_error(got, exact)
-    # a non-contiguous h (the transposed product of fast.linear's skinny order) is read right too; the loop does
-    # not vectorise then, so its sums are sequential: Higham-Mary's LAMBDA sqrt(C) in place of pairwise log2(C)
-    again = residual.copy()
-    fast_kernels.bias_residual_layer_norm(np.asfortranarray(h), bias, again, w, b, 1e-12, again, parallel)
-    sequential = bound * LAMBDA * np.sqrt(C) / (np.log2(C) + 4)
-    assert (np.abs(again - exact) <= sequential).all(), max_abs_error(again, exact)
+    again = residual.copy()  # in place (out is residual): slower (scalar loops, which may round the last bit of
+    fast_kernels.bias_residual_layer_norm(h, bias, again, w, b, 1e-12, again, parallel)  # an FMA differently), as right
+    assert (np.abs(again - exact) <= bound).all(), max_abs_error(again, exact)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
