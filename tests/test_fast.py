@@ -28,13 +28,20 @@ def randn(*shape, scale=1.0, dtype=np.float32):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
+@pytest.fixture(autouse=True)
+def parallel_twins_on_small_inputs(monkeypatch):
+    # fast_kernels runs its parallel twins only on inputs of millions of elements (where they pay); here every
+    # call with parallel=True (or threads on) runs them, so the test-sized inputs check both compilations
+    monkeypatch.setattr(fast_kernels, "PARALLEL_MIN_ELEMENTS", 0)
+
+
 # --- fused kernels vs their definitions ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("parallel", [False, True])
 def test_embed_layer_norm(dtype, parallel):
-    V, P, C, N = 50, 40, 96, 700  # N * C > PARALLEL_MIN_ELEMENTS: the parallel twin really runs
+    V, P, C, N = 50, 40, 96, 700
     word, pos, types = randn(V, C, dtype=dtype), randn(P, C, dtype=dtype), randn(2, C, dtype=dtype)
     w, b = 1 + randn(C, scale=0.1, dtype=dtype), randn(C, scale=0.1, dtype=dtype)
     ids, positions, tt = rng.integers(0, V, N), rng.integers(0, P, N), rng.integers(0, 2, N)
@@ -209,7 +216,7 @@ def test_fast_1x512_and_threads(minilm_ckpt, torch_ref, record_error):
         _, hidden1, _, logits1 = run_fast(minilm_ckpt, ids, mask)
     finally:
         fast.set_threads(fast.default_threads())
-    fast.set_threads(2)  # the parallel kernels (512 x 384 elements is above PARALLEL_MIN_ELEMENTS)
+    fast.set_threads(2)  # the parallel kernels
     try:
         _, hidden, _, logits = run_fast(minilm_ckpt, ids, mask)
     finally:
@@ -265,7 +272,7 @@ def test_concurrent_calls_from_threads(minilm_ckpt, torch_ref):
     # twins. Every call must finish, within the float32 error model of transformers' numbers.
     from concurrent.futures import ThreadPoolExecutor
 
-    ids, mask = mixed_lengths(4, 200, seed=9)  # 4 x 200 x 384: above PARALLEL_MIN_ELEMENTS
+    ids, mask = mixed_lengths(4, 200, seed=9)
     model, fp = _fast_params(str(minilm_ckpt), "float32")
     fast.set_threads(2)
     try:
