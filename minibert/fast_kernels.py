@@ -18,7 +18,8 @@ its input's dtype (float32, or float64 in the exact mode), and GELU uses the rat
 erf in float64.
 
 Threads: the outer loops are `numba.prange`, so with `parallel=True` they split over Numba's thread pool. Whether
-that pool is used is decided in fast.py (`threads()`), once for the whole forward pass.
+that pool is used is decided in fast.py (`set_threads`), once for the whole forward pass, and a kernel
+runs its parallel twin only on inputs of PARALLEL_MIN_ELEMENTS or more.
 """
 
 from __future__ import annotations
