@@ -6,7 +6,7 @@ two or three NumPy steps, so an activation is read and written once instead of t
 | `embed_layer_norm`         | LN(word[id] + type[s] + pos[t])     | `embeddings`                                 |
 | `bias_activation`          | act(h + bias), in place             | `linear`'s bias add, then `ffn`'s GELU/ReLU  |
 | `bias_residual_layer_norm` | LN(h + bias + residual)             | `linear`'s bias add, the residual, LayerNorm |
-| `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax`                      |
+| `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax` (scale, max, exp, sum) |
 
 Layouts follow fast.py: activations are feature-major, [C, N] with one column per token (bias_activation,
 bias_residual_layer_norm). embed_layer_norm writes token rows [N, C], because it gathers rows of the embedding
@@ -15,7 +15,8 @@ tables; attention scores are [..., queries, keys] as in model.py.
 Each is checked in tests/test_fast.py against its definition: the NumPy reference of kernels.py applied to the
 same inputs, within the float32 error model. As in kernels.py, sums accumulate in float64, every kernel keeps
 its input's dtype (float32, or float64 in the exact mode), and GELU uses the rational erf in float32 and libm's
-erf in float64.
+erf in float64. The softmax computes its own exp in float32 (Cephes' expf: a Numba loop cannot call NumPy's SIMD
+exp, and a libm call per element is ~10x slower) and libm's in float64.
 
 Threads: the outer loops are `numba.prange`, so with `parallel=True` they split over Numba's thread pool. Whether
 that pool is used is decided in fast.py (`set_threads`), once for the whole forward pass, and a kernel
@@ -119,7 +120,7 @@ def _bias_relu(h, bias):  # [F, N] in place
 # column's first value: shifting by a value of the data keeps the one-pass variance accurate in float64), then
 # the normalised write. out may be residual itself (each element is read before it is written).
 
-COLUMNS = 128
+COLUMNS = 256
 
 
 def _bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out):  # [C, N] -> [C, N]
@@ -197,15 +198,27 @@ def _exp_nonpositive_impl(z):
     return lambda z: math.exp(z)  # float64 mode: libm's exp
 
 
+def _row_max(row):  # the max of a contiguous row (the implementations are below)
+    raise NotImplementedError
+
+
+@numba.extending.overload(_row_max, inline="always")
+def _row_max_impl(row):
+    if row.dtype == numba.types.float32:
+        return lambda row: _row_max32(row)
+    return lambda row: np.max(row)  # float64 mode
+
+
 @numba.njit(inline="always", error_model="numpy")
-def _row_max(row):  # four running maxima: a single chain waits on each max's latency (LLVM will not vectorise it)
-    k = len(row)
-    m0 = m1 = m2 = m3 = row[0]
-    for t in range(0, k - 3, 4):
-        m0, m1, m2, m3 = max(m0, row[t]), max(m1, row[t + 1]), max(m2, row[t + 2]), max(m3, row[t + 3])
-    for t in range(k - k % 4, k):
-        m0 = max(m0, row[t])
-    return max(max(m0, m1), max(m2, m3))
+def _row_max32(row):
+    # LLVM will not vectorise a float max reduction (a scalar chain: 3x slower than this whole softmax's other
+    # loops together), but it does an integer one. Flipping the low 31 bits of negative numbers makes the float32
+    # order the int32 order of the bits (-0 < +0; there are no NaNs here), so the max is taken over those keys.
+    bits = row.view(np.int32)
+    m = np.int32(-(2**31))
+    for t in range(len(bits)):
+        m = max(m, bits[t] ^ ((bits[t] >> np.int32(31)) & np.int32(0x7FFFFFFF)))
+    return _float32_from_bits(m ^ ((m >> np.int32(31)) & np.int32(0x7FFFFFFF)))
 
 
 @numba.njit(error_model="numpy", fastmath={"reassoc"})

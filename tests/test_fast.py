@@ -124,6 +124,23 @@ def _exp32_each(z, out):
         out[i] = fast_kernels._exp32(z[i])
 
 
+def test_row_max32_orders_floats_by_their_bits():
+    # the softmax's row max compares int32 keys of the float bits: every sign and edge value must keep its order
+    f32 = np.finfo(np.float32)
+    rows = [randn(37), -np.abs(randn(37)), np.abs(randn(37)), [-0.0, 0.0], [0.0, -0.0], [-0.0], [f32.min, -np.inf],
+            [-np.inf], [f32.max, np.inf, 1.0], [f32.smallest_subnormal, 0.0], [-f32.smallest_subnormal, -0.0],
+            [-3.0, -2.5, -7.0], [f32.min, f32.min]]
+    for row in rows:
+        row = np.asarray(row, np.float32)
+        got = _row_max32_of(row)
+        assert got == row.max() and np.signbit(got) == np.signbit(row.max()) or got == 0 == row.max(), row
+
+
+@numba.njit
+def _row_max32_of(row):
+    return fast_kernels._row_max32(row)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("K", [1, 7, 130])
 @pytest.mark.parametrize("spread", [5.0, 500.0])  # 500: scaled scores far apart, many weights underflow to 0
