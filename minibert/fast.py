@@ -51,7 +51,13 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .fast_kernels import attention_softmax, bias_activation, bias_residual_layer_norm, embed_layer_norm
+from .fast_kernels import (
+    attention_softmax,
+    bias_activation,
+    bias_add,
+    bias_residual_layer_norm,
+    embed_layer_norm,
+)
 
 Params = dict  # a nested dict of arrays, as in model.py
 
@@ -214,12 +220,12 @@ def attention_heads(q: np.ndarray, kv: np.ndarray, packed: Packed, n_heads: int,
     return out
 
 
-def qkv_lin(x: np.ndarray, a: Params, out: np.ndarray, names=("q_lin", "k_lin", "v_lin")) -> np.ndarray:
+def qkv_lin(x: np.ndarray, a: Params, out: np.ndarray, names=("q_lin", "k_lin", "v_lin"), par: bool = False
+            ) -> np.ndarray:
     # [C, N] -> [len(names) * C, N]: the projections stacked, each GEMM writing straight into its row block
     C = x.shape[0]
     for j, name in enumerate(names):
-        block = linear(a[name]["weight"], x, out[j * C : (j + 1) * C])
-        block += a[name]["bias"][:, None]
+        bias_add(linear(a[name]["weight"], x, out[j * C : (j + 1) * C]), a[name]["bias"], par)
     return out[: len(names) * C]
 
 
@@ -231,13 +237,13 @@ def transformer_block(
     a = p["attention"]
     N = x.shape[1]
     if not cls_only:
-        qkv = qkv_lin(x, a, scratch(buf["qkv"], 3 * C, N))  # [3C, N]
+        qkv = qkv_lin(x, a, scratch(buf["qkv"], 3 * C, N), par=par)  # [3C, N]
         q, kv = qkv[:C], qkv[C:]  # [C, N], [2C, N]: row blocks, no copies
     else:  # K and V for every token, the query for the [CLS] columns only
-        kv = qkv_lin(x, a, scratch(buf["qkv"], 2 * C, N), ("k_lin", "v_lin"))  # [2C, N]
+        kv = qkv_lin(x, a, scratch(buf["qkv"], 2 * C, N), ("k_lin", "v_lin"), par)  # [2C, N]
         x = np.ascontiguousarray(x[:, packed.starts[:-1]])  # [C, B]: from here on, the [CLS] columns only
         N = x.shape[1]
-        q = qkv_lin(x, a, np.empty_like(x), ("q_lin",))  # [C, B]
+        q = qkv_lin(x, a, np.empty_like(x), ("q_lin",), par)  # [C, B]
     context = attention_heads(q, kv, packed, cfg.n_heads, "cls" if cls_only else "all", scratch(buf["context"], C, N),
                               par)
     attended = linear(a["out_lin"]["weight"], context, scratch(buf["hidden"], C, N))  # [C, N]

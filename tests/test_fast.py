@@ -71,6 +71,15 @@ def test_bias_gelu(parallel):
     assert (np.abs(got64 - exact64) <= gelu_bound(x64, exact64, False, U64)).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_bias_add_is_exact(dtype, parallel):
+    h, bias = randn(96, 300, dtype=dtype), randn(96, dtype=dtype)
+    block = np.concatenate([h, h])[:96]  # a row block of a taller matrix, as qkv_lin passes
+    got = fast_kernels.bias_add(block, bias, parallel)
+    assert got is block and np.array_equal(got, h + bias[:, None])  # one rounding, as NumPy's
+
+
 def test_bias_relu_is_exact():
     h, bias = randn(256, 300), randn(256)
     np.testing.assert_array_equal(fast_kernels.bias_activation(h.copy(), bias, "relu"), kernels.relu(h + bias[:, None]))
