@@ -186,13 +186,10 @@ def embeddings(input_ids, token_type_ids, packed: Packed, p: Params, eps: float,
     ids = input_ids[packed.batch, packed.positions]
     types = (np.zeros_like(ids) if token_type_ids is None or "token_type_embeddings" not in p
              else np.asarray(token_type_ids)[packed.batch, packed.positions].astype(np.int64))
-    rows = embed_layer_norm(  # token-major [N, C]: each token's vectors are rows of the tables
+    return embed_layer_norm(
         ids, packed.positions, types, p["word_embeddings"]["weight"], p["position_embeddings"]["weight"],
-        p["token_type_embeddings"]["weight"], p["LayerNorm"]["weight"], p["LayerNorm"]["bias"], eps,
-        np.empty((len(ids), out.shape[0]), out.dtype), par,
+        p["token_type_embeddings"]["weight"], p["LayerNorm"]["weight"], p["LayerNorm"]["bias"], eps, out, par,
     )
-    out[:] = rows.T
-    return out
 
 
 def attention_heads(q: np.ndarray, kv: np.ndarray, packed: Packed, n_heads: int, q_rows: str, out: np.ndarray,

@@ -9,9 +9,8 @@ two or three NumPy steps, so an activation is read and written once instead of t
 | `bias_residual_layer_norm` | LN(h + bias + residual)             | `linear`'s bias add, the residual, LayerNorm |
 | `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax` (scale, max, exp, sum) |
 
-Layouts follow fast.py: activations are feature-major, [C, N] with one column per token (bias_activation,
-bias_residual_layer_norm). embed_layer_norm writes token rows [N, C], because it gathers rows of the embedding
-tables; attention scores are [..., queries, keys] as in model.py.
+Layouts follow fast.py: activations are feature-major, [C, N] with one column per token; attention scores are
+[..., queries, keys] as in model.py.
 
 Each is checked in tests/test_fast.py against its definition: the NumPy reference of kernels.py applied to the
 same inputs, within the float32 error model. As in kernels.py, sums accumulate in float64, every kernel keeps
@@ -64,24 +63,37 @@ def _gelu64(v):  # x Phi(x) with libm's erf: float64 accuracy for the exact mode
 # Embeddings: word vector + position vector (+ token-type vector), then LayerNorm, per packed token.
 
 
+TOKENS = 16  # tokens per block: a block's token-major scratch (16 x C) stays in L1
+
+
 def _embed_layer_norm(ids, positions, types, word, position, token_type, weight, bias, eps, out):
-    # ids, positions, types [N] -> out [N, C]; summed in model.py's order: (word + type) + position
-    n, c = out.shape
-    for i in numba.prange(n):
-        w = word[ids[i]]
-        p = position[positions[i]]
-        t = token_type[types[i]]
-        mean = 0.0
+    # ids, positions, types [N] -> out [C, N]; summed in model.py's order: (word + type) + position. Each token's
+    # vectors are rows of the tables, so a block of tokens is normalised into token rows of a small scratch, then
+    # written column by column (a contiguous run of the block's tokens per feature row of out).
+    c, n = out.shape
+    for block in numba.prange((n + TOKENS - 1) // TOKENS):
+        i0 = block * TOKENS
+        nb = min(TOKENS, n - i0)
+        rows = np.empty((nb, c), out.dtype)
+        for r in range(nb):
+            w = word[ids[i0 + r]]
+            p = position[positions[i0 + r]]
+            t = token_type[types[i0 + r]]
+            mean = 0.0
+            for j in range(c):
+                mean += np.float64(w[j] + t[j] + p[j])
+            mean /= c
+            var = 0.0
+            for j in range(c):
+                d = np.float64(w[j] + t[j] + p[j]) - mean
+                var += d * d
+            inv_std = 1.0 / math.sqrt(var / c + eps)
+            for j in range(c):
+                rows[r, j] = (np.float64(w[j] + t[j] + p[j]) - mean) * inv_std * weight[j] + bias[j]
         for j in range(c):
-            mean += np.float64(w[j] + t[j] + p[j])
-        mean /= c
-        var = 0.0
-        for j in range(c):
-            d = np.float64(w[j] + t[j] + p[j]) - mean
-            var += d * d
-        inv_std = 1.0 / math.sqrt(var / c + eps)
-        for j in range(c):
-            out[i, j] = (np.float64(w[j] + t[j] + p[j]) - mean) * inv_std * weight[j] + bias[j]
+            oj = out[j, i0 : i0 + nb]
+            for r in range(nb):
+                oj[r] = rows[r, j]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +322,7 @@ def _run(name: str, size: int, parallel: bool, *args) -> None:
 
 
 def embed_layer_norm(ids, positions, types, word, position, token_type, weight, bias, eps, out, parallel=False):
-    # ids, positions, types [N] int64 -> out [N, C]; token_type [n_types, C] (a zero row for DistilBERT)
+    # ids, positions, types [N] int64 -> out [C, N]; token_type [n_types, C] (a zero row for DistilBERT)
     _run("embed_layer_norm", out.size, parallel, ids, positions, types, word, position, token_type, weight, bias,
          eps, out)
     return out

@@ -47,7 +47,7 @@ def test_embed_layer_norm(dtype, parallel):
     w, b = 1 + randn(C, scale=0.1, dtype=dtype), randn(C, scale=0.1, dtype=dtype)
     ids, positions, tt = rng.integers(0, V, N), rng.integers(0, P, N), rng.integers(0, 2, N)
     got = fast_kernels.embed_layer_norm(ids, positions, tt, word, pos, types, w, b, 1e-12,
-                                        np.empty((N, C), dtype), parallel)
+                                        np.empty((C, N), dtype), parallel).T  # written feature-major [C, N]
     x = (word[ids] + types[tt]) + pos[positions]  # model.py's embeddings, in its dtype and order
     exact = kernels.layer_norm_numpy(*(a.astype(np.float64) for a in (x, w, b)), 1e-12)
     bound = layer_norm_bound(x, w, b, exact, U32 if dtype == np.float32 else U64)
