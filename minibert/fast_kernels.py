@@ -7,7 +7,7 @@ two or three NumPy steps, so an activation is read and written once instead of t
 | `bias_add`                 | h + bias, in place                  | `linear`'s bias add                          |
 | `bias_activation`          | act(h + bias), in place             | `linear`'s bias add, then `ffn`'s GELU/ReLU  |
 | `bias_residual_layer_norm` | LN(h + bias + residual)             | `linear`'s bias add, the residual, LayerNorm |
-| `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax` (scale, max, exp, sum) |
+| `attention_softmax`        | softmax(scores * scale + key_bias)  | `ops.attention_softmax`, all four passes     |
 
 Layouts follow fast.py: activations are feature-major, [C, N] with one column per token; attention scores are
 [..., queries, keys] as in model.py.
@@ -232,9 +232,10 @@ def _row_max_impl(row):
 
 @numba.njit(inline="always", error_model="numpy")
 def _row_max32(row):
-    # LLVM will not vectorise a float max reduction (a scalar chain: 3x slower than this whole softmax's other
-    # loops together), but it does an integer one. Flipping the low 31 bits of negative numbers makes the float32
-    # order the int32 order of the bits (-0 < +0; there are no NaNs here), so the max is taken over those keys.
+    # LLVM will not vectorise a float max reduction (a scalar chain, which cost as much as the softmax's other
+    # three loops together), but it does an integer one (a fifth of that). Flipping the low 31 bits of negative
+    # numbers makes the float32 order the int32 order of the bits (-0 < +0; there are no NaNs here), so the max
+    # is taken over those keys.
     bits = row.view(np.int32)
     m = np.int32(-(2**31))
     for t in range(len(bits)):
@@ -255,7 +256,7 @@ def _softmax_rows(scores, scale, key_bias):  # [R, K] in place
     r, k = scores.shape
     for i in numba.prange(r):
         row = scores[i]
-        m = _row_max(row) * scale + key_bias  # = the max of row * scale + key_bias (rounding is monotone)
+        m = _row_max(row) * scale + key_bias  # = the max of row * scale + key_bias (scale > 0, rounding is monotone)
         for t in range(k):
             row[t] = _exp_nonpositive(row[t] * scale + key_bias - m)  # each step rounded as model.py's are
         inv = 1.0 / _row_sum(row)
