@@ -18,9 +18,10 @@ tests/test_fast.py checks that the result is the same function):
   for every token (the [CLS] query attends to all of them) but the query, the attention row, out_lin, the FFN
   and both LayerNorms for the [CLS] column only.
 * **Fused kernels** (fast_kernels.py): bias + GELU, bias + residual + LayerNorm, the attention softmax (scale,
-  max, exp and sum while a row of keys is in L1), and the embedding sum + LayerNorm each in one pass. Heads are split and merged by strided views, not copies:
-  Q, K, V are row blocks of one [3C, N] matrix, a head is D of their rows and a sequence S of their columns,
-  and each head's context is written straight into its rows of the merged [C, N] matrix.
+  max, exp and sum while a row of keys is in L1), and the embedding sum + LayerNorm each in one pass. Heads are
+  split and merged by strided views, not copies: Q, K, V are row blocks of one [3C, N] matrix, a head is D of
+  their rows and a sequence S of their columns, and each head's context is written straight into its rows of
+  the merged [C, N] matrix.
 * **Buffers reused across the blocks**: each activation matrix is allocated once per call, not once per block
   (a fresh 50 MB array costs ~12,000 page faults).
 
