@@ -1,0 +1,332 @@
+"""Products of few tokens: out [M, N] = weight [M, K] @ x [K, N] for N up to SMALL_N, on two cores.
+
+fast.linear uses this instead of BLAS when a matrix has few columns (tokens). There the product is a stream of
+the weights through the cores: base DistilBERT reads 170 MB of weights per forward pass whatever the number of
+tokens, and at 16 tokens OpenBLAS moves them at ~14 GB/s where two cores can read ~45 GB/s. Two things lose:
+BLAS packs the weights into panels before multiplying (one more pass over them), and every product wakes its
+thread pool. Here the weights are read once, in place, and the second core is a worker that spins between
+products instead of sleeping.
+
+The kernel. A tile is ROWS rows of out by one or two vectors of LANES columns, held in registers over the
+whole K loop:
+    for k: acc[r][b] += weight[i + r, k] * x[k, j + b LANES : j + (b + 1) LANES]     (r < ROWS, b < 1 or 2)
+so each weight is loaded once per tile (one broadcast feeds one or two FMAs) and each x vector once per ROWS
+weights. The loop is written in LLVM IR with <LANES x float> vectors (`_tile_kernel`): Numba cannot keep an
+accumulator array in registers, and LLVM lowers these vectors to whatever the CPU has (one zmm on AVX-512, two
+ymm on AVX2). The last tile of a row masks its columns beyond N. Each output is one float32 sum in k order, as
+in a BLAS kernel, whichever thread computes it: tests/test_fast_gemm.py checks it against float64 within the
+error model's GEMM bound, and tests/test_fast.py the whole forward pass as for every other step.
+
+The threads. The rows of out are cut into CHUNKS chunks, and the calling thread and one worker thread take
+chunks from a shared counter until none are left, so neither waits for the other to start: if the worker is
+asleep or busy, the caller computes every chunk itself. The worker polls the counter for SPIN iterations after
+its last chunk (a forward pass's products are tens of microseconds apart), then sleeps in read() on a pipe
+until the caller writes to it; it never holds the GIL. Before a product large enough for BLAS's own threads,
+fast.py sends it to sleep at once (`rest_before_blas`): two pools spinning on two cores slow each other down
+(measured: 1x128 forward 42 -> 100 ms). One product runs at a time; a second Python thread meanwhile computes
+alone. Without POSIX pipes (Windows) the caller computes alone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import platform
+import threading
+
+import llvmlite.ir as ir
+import numba
+import numba.extending
+import numpy as np
+from numba.core import cgutils
+
+ROWS = 8  # out rows per tile (2 * ROWS accumulators + 2 x vectors + a broadcast: 19 of AVX-512's 32 registers)
+LANES = 16  # out columns per vector: one AVX-512 register of float32
+# fast.py uses this kernel for forward passes of at most SMALL_N tokens. Up to 64, every attention product stays
+# under BLAS_ONE_THREAD (one sequence: 64 * 64 * 64), so BLAS's threads never wake during such a forward pass.
+SMALL_N = 64
+CHUNKS = 16  # row chunks per product: fine enough that a late worker still gets a share
+SPIN = 50_000  # an idle worker polls this many times (~1.5 ms: a PAUSE is ~30 ns on Zen 5), then sleeps
+
+# ---------------------------------------------------------------------------------------------
+# The tile, in LLVM IR.
+
+_F32 = ir.FloatType()
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
+_VEC = ir.VectorType(_F32, LANES)
+_MASK = ir.VectorType(ir.IntType(1), LANES)
+
+
+def _splat(builder, value, vector_type):
+    v = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, _I32(0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+
+
+def _tile_kernel(blocks: int):
+    """The tile of ROWS rows by blocks * LANES columns, as a Numba intrinsic:
+    out[i : i + ROWS, j : j + n_valid] = weight[i : i + ROWS, :] @ x[:, j : j + n_valid], n_valid <= blocks * LANES.
+    Each broadcast weight feeds `blocks` FMAs, so wider tiles need fewer loads per FMA."""
+
+    def codegen(context, builder, signature, args):
+        w, xa, o = (context.make_array(t)(context, builder, a)
+                    for t, a in zip(signature.args[:3], args[:3], strict=True))
+        i, j, n_valid = args[3:]
+        K = builder.extract_value(w.shape, 1)
+        N = builder.extract_value(xa.shape, 1)
+        lanes = ir.VectorType(_I64, LANES)
+        masks = [builder.icmp_signed("<", ir.Constant(lanes, list(range(b * LANES, (b + 1) * LANES))),
+                                     _splat(builder, n_valid, lanes)) for b in range(blocks)]
+        vptr = _VEC.as_pointer()
+        module = builder.module
+        load = cgutils.get_or_insert_function(
+            module, ir.FunctionType(_VEC, [vptr, _I32, _MASK, _VEC]), "llvm.masked.load.v16f32.p0")
+        store = cgutils.get_or_insert_function(
+            module, ir.FunctionType(ir.VoidType(), [_VEC, vptr, _I32, _MASK]), "llvm.masked.store.v16f32.p0")
+        fma = cgutils.get_or_insert_function(module, ir.FunctionType(_VEC, [_VEC, _VEC, _VEC]), "llvm.fma.v16f32")
+        zero = ir.Constant(_VEC, [0.0] * LANES)
+        # accumulators acc[r][b]: allocas that LLVM promotes to registers
+        acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(blocks)] for _ in range(ROWS)]
+        rows = [builder.gep(w.data, [builder.mul(builder.add(i, _I64(r)), K)]) for r in range(ROWS)]
+        x_j = builder.gep(xa.data, [j])
+        with cgutils.for_range(builder, K) as loop:
+            x_k = builder.gep(x_j, [builder.mul(loop.index, N)])
+            xk = [builder.call(load, [builder.bitcast(builder.gep(x_k, [_I64(b * LANES)]), vptr), _I32(4), masks[b],
+                                      zero]) for b in range(blocks)]
+            for r in range(ROWS):
+                wk = _splat(builder, builder.load(builder.gep(rows[r], [loop.index])), _VEC)
+                for b in range(blocks):
+                    builder.store(builder.call(fma, [wk, xk[b], builder.load(acc[r][b])]), acc[r][b])
+        out_j = builder.gep(o.data, [j])
+        for r in range(ROWS):
+            out_r = builder.gep(out_j, [builder.mul(builder.add(i, _I64(r)), N)])
+            for b in range(blocks):
+                dst = builder.bitcast(builder.gep(out_r, [_I64(b * LANES)]), vptr)
+                builder.call(store, [builder.load(acc[r][b]), dst, _I32(4), masks[b]])
+        return context.get_dummy_value()
+
+    def tile(typingctx, weight, x, out, i, j, n_valid):
+        return numba.types.void(weight, x, out, i, j, n_valid), codegen
+
+    return numba.extending.intrinsic(tile)
+
+
+_tile1 = _tile_kernel(1)
+_tile2 = _tile_kernel(2)
+
+
+@numba.njit(nogil=True, cache=True)
+def _rows(weight, x, out, r0, r1):  # out[r0:r1] = weight[r0:r1] @ x, r0 and r1 multiples of ROWS
+    n = x.shape[1]
+    for i in range(r0, r1, ROWS):
+        j = 0
+        while n - j > LANES:
+            _tile2(weight, x, out, i, j, min(2 * LANES, n - j))
+            j += 2 * LANES
+        if j < n:
+            _tile1(weight, x, out, i, j, n - j)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sharing the chunks. ctrl is an int64 array both threads see; the task's arrays travel as addresses.
+
+TICKET, DONE, PARKED, REST, M, K, N, N_CHUNKS, ADDR = range(9)  # ctrl[ADDR:ADDR + 3]: weight, x, out
+
+
+@numba.extending.intrinsic
+def _atomic_load(typingctx, a, i):
+    def codegen(context, builder, signature, args):
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
+                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
+        return builder.load_atomic(ptr, "seq_cst", 8)
+    return numba.types.int64(a, i), codegen
+
+
+@numba.extending.intrinsic
+def _atomic_store(typingctx, a, i, v):
+    def codegen(context, builder, signature, args):
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
+                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
+        builder.store_atomic(args[2], ptr, "seq_cst", 8)
+        return context.get_dummy_value()
+    return numba.types.void(a, i, v), codegen
+
+
+@numba.extending.intrinsic
+def _compare_exchange(typingctx, a, i, expected, new):  # -> True if a[i] was expected and is now new
+    def codegen(context, builder, signature, args):
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
+                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
+        pair = builder.cmpxchg(ptr, args[2], args[3], "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+    return numba.types.boolean(a, i, expected, new), codegen
+
+
+@numba.extending.intrinsic
+def _fetch_add(typingctx, a, i, v):
+    def codegen(context, builder, signature, args):
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
+                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
+        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
+    return numba.types.int64(a, i, v), codegen
+
+
+@numba.extending.intrinsic
+def _f32_pointer(typingctx, address):
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], _F32.as_pointer())
+    return numba.types.CPointer(numba.types.float32)(address), codegen
+
+
+_PAUSE = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+
+@numba.extending.intrinsic
+def _spin_pause(typingctx):  # x86's PAUSE: a polite spin (frees the core's pipeline for its SMT sibling)
+    def codegen(context, builder, signature, args):
+        if _PAUSE:
+            pause = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                   "llvm.x86.sse2.pause")
+            builder.call(pause, [])
+        return context.get_dummy_value()
+    return numba.types.void(), codegen
+
+
+_POSIX = os.name == "posix"
+
+
+@numba.extending.intrinsic
+def _wait_for_byte(typingctx, fd):  # block in read(2) until a byte arrives on the pipe fd (POSIX)
+    def codegen(context, builder, signature, args):
+        if _POSIX:
+            read = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(_I64, [_I32, ir.IntType(8).as_pointer(), _I64]), "read")
+            byte = cgutils.alloca_once(builder, ir.IntType(8))
+            builder.call(read, [builder.trunc(args[0], _I32), byte, _I64(1)])
+        return context.get_dummy_value()
+    return numba.types.void(fd), codegen
+
+
+@numba.njit(nogil=True, cache=True)
+def _work(ctrl):
+    # Take chunks of the posted product until none is left. The ticket is (product number << 32) | next chunk;
+    # a chunk is ours once the compare-exchange moves the ticket on. The product cannot change under a chunk we
+    # hold: the caller posts the next one only after every chunk is done, and posting changes the ticket's high
+    # bits, which makes a compare-exchange against this product fail.
+    while True:
+        ticket = _atomic_load(ctrl, TICKET)
+        chunk = ticket & 0xFFFFFFFF
+        n_chunks = ctrl[N_CHUNKS]
+        m, k, n = ctrl[M], ctrl[K], ctrl[N]
+        weight = numba.carray(_f32_pointer(ctrl[ADDR]), (m, k))
+        x = numba.carray(_f32_pointer(ctrl[ADDR + 1]), (k, n))
+        out = numba.carray(_f32_pointer(ctrl[ADDR + 2]), (m, n))
+        if chunk >= n_chunks or ticket >> 32 == 0:
+            return
+        if _compare_exchange(ctrl, TICKET, ticket, ticket + 1):
+            size = (m // ROWS + n_chunks - 1) // n_chunks * ROWS
+            _rows(weight, x, out, min(chunk * size, m), min((chunk + 1) * size, m))
+            _fetch_add(ctrl, DONE, 1)
+
+
+@numba.njit(nogil=True, cache=True)
+def _serve(ctrl, fd, spin):
+    # The worker, forever: take chunks of every posted product; idle for spin polls (or told to REST), sleep
+    # in read() on the pipe until the caller writes a byte. It never returns to Python: a thread woken in Python
+    # must first win the GIL from the caller, which can take the interpreter's 5 ms switch interval (measured
+    # with an Event: 1x16 after a 50 ms pause, 9.4 -> 15 ms).
+    while True:
+        seen = -1  # a product posted while we slept is still worth a look
+        idle = 0
+        while idle < spin and _atomic_load(ctrl, REST) == 0:
+            ticket = _atomic_load(ctrl, TICKET)
+            if ticket != seen:
+                _work(ctrl)
+                seen = _atomic_load(ctrl, TICKET)
+                idle = 0
+            else:
+                idle += 1
+                _spin_pause()
+        _atomic_store(ctrl, PARKED, 1)
+        _wait_for_byte(fd)
+        _atomic_store(ctrl, PARKED, 0)
+
+
+@numba.njit(nogil=True, cache=True)
+def _post_and_work(ctrl, weight, x, out, product, n_chunks):  # the caller: post, take chunks, wait for the rest
+    ctrl[M], ctrl[K], ctrl[N] = weight.shape[0], weight.shape[1], x.shape[1]
+    ctrl[N_CHUNKS] = n_chunks
+    _atomic_store(ctrl, DONE, 0)
+    _atomic_store(ctrl, TICKET, product << 32)  # publishes the fields above
+    _work(ctrl)
+    while _atomic_load(ctrl, DONE) < n_chunks:
+        pass
+
+
+class _Worker:
+    """The second core: one daemon thread running `_serve`, asleep in read() on a pipe when idle."""
+
+    def __init__(self) -> None:
+        self.ctrl = np.zeros(ADDR + 3, np.int64)
+        self.lock = threading.Lock()  # one product at a time
+        self.product = 0
+        self.pid = -1
+        self.pipe: tuple[int, int] | None = None
+
+    def _start(self) -> None:  # (again in a forked child: it has no worker thread, and its own pipe)
+        if self.pipe is not None:
+            for fd in self.pipe:
+                os.close(fd)
+        self.pipe = os.pipe()
+        self.ctrl[:] = 0
+        self.ctrl[PARKED] = 1
+        self.pid = os.getpid()
+        args = (self.ctrl, self.pipe[0], SPIN)
+        threading.Thread(target=_serve, args=args, name="minibert-gemm", daemon=True).start()
+
+    def matmul(self, weight: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+        if self.pid != os.getpid():
+            self._start()
+        ctrl = self.ctrl
+        ctrl[REST] = 0
+        if ctrl[PARKED]:
+            os.write(self.pipe[1], b"w")
+        self.product = self.product % (1 << 30) + 1
+        ctrl[ADDR], ctrl[ADDR + 1], ctrl[ADDR + 2] = weight.ctypes.data, x.ctypes.data, out.ctypes.data
+        _post_and_work(ctrl, weight, x, out, self.product, CHUNKS)
+
+
+_WORKER = _Worker()
+atexit.register(lambda: _WORKER.ctrl.__setitem__(REST, 1))  # no spinning while the interpreter shuts down
+
+
+# OpenBLAS keeps a product of up to 65536 * 4 multiply-adds on the calling thread (interface/gemm.c:
+# SMP_THRESHOLD_MIN times GEMM_MULTITHREAD_THRESHOLD); a larger one may wake its threads.
+BLAS_ONE_THREAD = 1 << 18
+
+
+def rest_before_blas(multiply_adds: int) -> None:
+    """Called before a BLAS product of that many multiply-adds (per call, for a batched matmul): if BLAS will run
+    it on its threads, send the worker to sleep now rather than after its spin. A spinning worker holds a core
+    that BLAS's threads are waiting for (measured: 1x128 forward 42 -> 100 ms with the worker left spinning)."""
+    if multiply_adds > BLAS_ONE_THREAD:
+        _WORKER.ctrl[REST] = 1
+
+
+def fits(weight: np.ndarray, x: np.ndarray, out: np.ndarray) -> bool:
+    """Whether matmul takes this product: float32, C-contiguous, at most SMALL_N columns, rows in whole tiles."""
+    return (x.shape[1] <= SMALL_N and weight.shape[0] % ROWS == 0
+            and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (weight, x, out)))
+
+
+def matmul(weight: np.ndarray, x: np.ndarray, out: np.ndarray, threads: int = 1) -> np.ndarray:
+    """out [M, N] = weight [M, K] @ x [K, N], float32, C-contiguous, M a multiple of ROWS: on the calling thread,
+    and with threads > 1 on the worker thread too."""
+    if threads > 1 and _POSIX and _WORKER.lock.acquire(blocking=False):
+        try:
+            _WORKER.matmul(weight, x, out)
+        finally:
+            _WORKER.lock.release()
+    else:
+        _rows(weight, x, out, 0, weight.shape[0])
+    return out
