@@ -92,13 +92,13 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-_threads = default_threads()
+_threads = fast_gemm.THREADS = default_threads()
 
 
 def set_threads(n: int) -> None:
-    """How many threads the fused kernels use (1: serial)."""
+    """How many threads the fused kernels and fast_gemm's products use (1: serial)."""
     global _threads
-    _threads = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    _threads = fast_gemm.THREADS = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
 
 
 def _parallel() -> bool:
@@ -185,8 +185,8 @@ def linear(weight: np.ndarray, x: np.ndarray, out: np.ndarray, par: bool = False
     # [n_in, N] -> out [n_out, N]: weight @ x, without the bias (the fused kernel that reads the result adds it).
     # few_tokens (the whole forward pass has at most fast_gemm.SMALL_N): fast_gemm's kernel, which streams the
     # weights through both cores; else BLAS.
-    if few_tokens and fast_gemm.fits(weight, x, out):
-        return fast_gemm.matmul(weight, x, out, threads=_threads if par else 1)
+    if few_tokens:
+        return fast_gemm.product(weight, x, out, threads=_threads if par else 1)
     fast_gemm.rest_before_blas(out.size * x.shape[0])
     return np.matmul(weight, x, out=out)
 

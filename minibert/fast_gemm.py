@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import platform
 import threading
 
 import llvmlite.ir as ir
@@ -45,8 +44,12 @@ LANES = 16  # out columns per vector: one AVX-512 register of float32
 # fast.py uses this kernel for forward passes of at most SMALL_N tokens. Up to 64, every attention product stays
 # under BLAS_ONE_THREAD (one sequence: 64 * 64 * 64), so BLAS's threads never wake during such a forward pass.
 SMALL_N = 64
+# Sums run over blocks of K_BLOCK k's, each in fresh registers, added into out: as in a BLAS kernel, a float32
+# sum of K terms then has the rounding error of K_BLOCK + K / K_BLOCK additions, not K (at 1x16, one running sum
+# over k made the encoder's error 2.4x torch's; the harness's check allows 2x).
+K_BLOCK = 256
 CHUNKS = 16  # row chunks per product: fine enough that a late worker still gets a share
-SPIN = 50_000  # an idle worker polls this many times (~1.5 ms: a PAUSE is ~30 ns on Zen 5), then sleeps
+SPIN = 3_000  # an idle worker polls this many times, with a sched_yield each (~0.5 us alone: ~1.5 ms), then sleeps
 
 # ---------------------------------------------------------------------------------------------
 # The tile, in LLVM IR.
@@ -64,14 +67,15 @@ def _splat(builder, value, vector_type):
 
 
 def _tile_kernel(blocks: int):
-    """The tile of ROWS rows by blocks * LANES columns, as a Numba intrinsic:
-    out[i : i + ROWS, j : j + n_valid] = weight[i : i + ROWS, :] @ x[:, j : j + n_valid], n_valid <= blocks * LANES.
-    Each broadcast weight feeds `blocks` FMAs, so wider tiles need fewer loads per FMA."""
+    """The tile of ROWS rows by blocks * LANES columns over one block of k, as a Numba intrinsic:
+    out[i : i + ROWS, j : j + n_valid] (+)= weight[i : i + ROWS, k0:k1] @ x[k0:k1, j : j + n_valid],
+    n_valid <= blocks * LANES; `=` for the first block of k (first=True), `+=` after. Each broadcast weight feeds
+    `blocks` FMAs, so wider tiles need fewer loads per FMA."""
 
     def codegen(context, builder, signature, args):
         w, xa, o = (context.make_array(t)(context, builder, a)
                     for t, a in zip(signature.args[:3], args[:3], strict=True))
-        i, j, n_valid = args[3:]
+        i, j, n_valid, k0, k1, first = args[3:]
         K = builder.extract_value(w.shape, 1)
         N = builder.extract_value(xa.shape, 1)
         lanes = ir.VectorType(_I64, LANES)
@@ -89,12 +93,13 @@ def _tile_kernel(blocks: int):
         acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(blocks)] for _ in range(ROWS)]
         rows = [builder.gep(w.data, [builder.mul(builder.add(i, _I64(r)), K)]) for r in range(ROWS)]
         x_j = builder.gep(xa.data, [j])
-        with cgutils.for_range(builder, K) as loop:
-            x_k = builder.gep(x_j, [builder.mul(loop.index, N)])
+        with cgutils.for_range(builder, builder.sub(k1, k0)) as loop:
+            k = builder.add(k0, loop.index)
+            x_k = builder.gep(x_j, [builder.mul(k, N)])
             xk = [builder.call(load, [builder.bitcast(builder.gep(x_k, [_I64(b * LANES)]), vptr), _I32(4), masks[b],
                                       zero]) for b in range(blocks)]
             for r in range(ROWS):
-                wk = _splat(builder, builder.load(builder.gep(rows[r], [loop.index])), _VEC)
+                wk = _splat(builder, builder.load(builder.gep(rows[r], [k])), _VEC)
                 for b in range(blocks):
                     builder.store(builder.call(fma, [wk, xk[b], builder.load(acc[r][b])]), acc[r][b])
         out_j = builder.gep(o.data, [j])
@@ -102,11 +107,12 @@ def _tile_kernel(blocks: int):
             out_r = builder.gep(out_j, [builder.mul(builder.add(i, _I64(r)), N)])
             for b in range(blocks):
                 dst = builder.bitcast(builder.gep(out_r, [_I64(b * LANES)]), vptr)
-                builder.call(store, [builder.load(acc[r][b]), dst, _I32(4), masks[b]])
+                before = builder.select(first, zero, builder.call(load, [dst, _I32(4), masks[b], zero]))
+                builder.call(store, [builder.fadd(before, builder.load(acc[r][b])), dst, _I32(4), masks[b]])
         return context.get_dummy_value()
 
-    def tile(typingctx, weight, x, out, i, j, n_valid):
-        return numba.types.void(weight, x, out, i, j, n_valid), codegen
+    def tile(typingctx, weight, x, out, i, j, n_valid, k0, k1, first):
+        return numba.types.void(weight, x, out, i, j, n_valid, k0, k1, first), codegen
 
     return numba.extending.intrinsic(tile)
 
@@ -117,14 +123,18 @@ _tile2 = _tile_kernel(2)
 
 @numba.njit(nogil=True, cache=True)
 def _rows(weight, x, out, r0, r1):  # out[r0:r1] = weight[r0:r1] @ x, r0 and r1 multiples of ROWS
-    n = x.shape[1]
+    k, n = x.shape
     for i in range(r0, r1, ROWS):
         j = 0
-        while n - j > LANES:
-            _tile2(weight, x, out, i, j, min(2 * LANES, n - j))
-            j += 2 * LANES
-        if j < n:
-            _tile1(weight, x, out, i, j, n - j)
+        while j < n:
+            width = min(2 * LANES, n - j)
+            for k0 in range(0, max(k, 1), K_BLOCK):  # (k = 0: one empty block, which writes the zeros)
+                k1 = min(k, k0 + K_BLOCK)
+                if width > LANES:
+                    _tile2(weight, x, out, i, j, width, k0, k1, k0 == 0)
+                else:
+                    _tile1(weight, x, out, i, j, width, k0, k1, k0 == 0)
+            j += width
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,21 +188,16 @@ def _f32_pointer(typingctx, address):
     return numba.types.CPointer(numba.types.float32)(address), codegen
 
 
-_PAUSE = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+_POSIX = os.name == "posix"
 
 
 @numba.extending.intrinsic
-def _spin_pause(typingctx):  # x86's PAUSE: a polite spin (frees the core's pipeline for its SMT sibling)
+def _yield_core(typingctx):  # sched_yield(2): an idle poll gives the core to any other runnable thread
     def codegen(context, builder, signature, args):
-        if _PAUSE:
-            pause = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                                                   "llvm.x86.sse2.pause")
-            builder.call(pause, [])
+        if _POSIX:
+            builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I32, []), "sched_yield"), [])
         return context.get_dummy_value()
     return numba.types.void(), codegen
-
-
-_POSIX = os.name == "posix"
 
 
 @numba.extending.intrinsic
@@ -246,7 +251,7 @@ def _serve(ctrl, fd, spin):
                 idle = 0
             else:
                 idle += 1
-                _spin_pause()
+                _yield_core()
         _atomic_store(ctrl, PARKED, 1)
         _wait_for_byte(fd)
         _atomic_store(ctrl, PARKED, 0)
@@ -305,18 +310,26 @@ atexit.register(lambda: _WORKER.ctrl.__setitem__(REST, 1))  # no spinning while 
 BLAS_ONE_THREAD = 1 << 18
 
 
+def rest() -> None:
+    """Send the worker to sleep now rather than after its idle polls."""
+    _WORKER.ctrl[REST] = 1
+
+
 def rest_before_blas(multiply_adds: int) -> None:
     """Called before a BLAS product of that many multiply-adds (per call, for a batched matmul): if BLAS will run
     it on its threads, send the worker to sleep now rather than after its spin. A spinning worker holds a core
     that BLAS's threads are waiting for (measured: 1x128 forward 42 -> 100 ms with the worker left spinning)."""
     if multiply_adds > BLAS_ONE_THREAD:
-        _WORKER.ctrl[REST] = 1
+        rest()
 
 
 def fits(weight: np.ndarray, x: np.ndarray, out: np.ndarray) -> bool:
     """Whether matmul takes this product: float32, C-contiguous, at most SMALL_N columns, rows in whole tiles."""
     return (x.shape[1] <= SMALL_N and weight.shape[0] % ROWS == 0
             and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (weight, x, out)))
+
+
+THREADS = 2  # this kernel's threads (1: the caller alone; more than 2 still means one worker): fast.set_threads sets it
 
 
 def matmul(weight: np.ndarray, x: np.ndarray, out: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -330,3 +343,15 @@ def matmul(weight: np.ndarray, x: np.ndarray, out: np.ndarray, threads: int = 1)
     else:
         _rows(weight, x, out, 0, weight.shape[0])
     return out
+
+
+def product(weight: np.ndarray, x: np.ndarray, out: np.ndarray | None = None, threads: int | None = None
+            ) -> np.ndarray:
+    """weight [M, K] @ x [K, N]: on this kernel when it `fits`, else BLAS (the worker sent to rest first if BLAS
+    may run it on its threads). threads: default THREADS."""
+    if out is None:
+        out = np.empty((weight.shape[0], x.shape[1]), np.result_type(weight, x))
+    if fits(weight, x, out):
+        return matmul(weight, x, out, THREADS if threads is None else threads)
+    rest_before_blas(out.size * x.shape[0])
+    return np.matmul(weight, x, out=out)

@@ -6,8 +6,8 @@ tests/test_kernels.py checks each pair against a float64 evaluation, within the 
 Every op keeps its input's dtype: float32 by default, float64 in the exact reference mode
 (`dtype="float64"`), where Numba compiles a float64 specialisation of each kernel.
 
-Matrix products go to BLAS through NumPy; the only choice made here is the order of the call
-(`linear_blas`), which matters for short inputs.
+Matrix products go to BLAS through NumPy, except those of a few rows (`linear_blas`): those go to
+fast_gemm's kernel, as in the fast path, in the order (W x^T)^T.
 The kernels are single-threaded on purpose: BLAS already keeps both cores busy, and a second
 thread pool (Numba's parallel=True) spinning against OpenBLAS's made a forward pass 5-20x slower
 on this 2-core machine (benchmarks/ has the numbers).
@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+
+from . import fast_gemm
 
 # Additive attention-mask value for padded keys: finfo(dtype).min, not -inf, so that a row whose
 # keys are all padding softmaxes to a uniform row instead of 0/0 = NaN (this is what transformers does).
@@ -136,11 +138,12 @@ SKINNY_ROWS = 64
 
 
 def linear_blas(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    # [N, n_in], weight [n_out, n_in] -> [N, n_out]. For a few rows (one short text) OpenBLAS
-    # computes the same product as (W x^T)^T about 30% faster than as x W^T; for many rows the
-    # plain order is as fast or faster (benchmarks/results.md has the measurements).
+    # [N, n_in], weight [n_out, n_in] -> [N, n_out]. A few rows (one short text; a classification head's
+    # [CLS] rows) as (W x^T)^T on fast_gemm, which streams the weights on both cores, and which keeps
+    # OpenBLAS's threads asleep (once woken they spin for ~0.1 s, against fast_gemm's worker); for many
+    # rows BLAS's plain order (benchmarks/results.md has the measurements).
     if x.shape[0] <= SKINNY_ROWS:
-        return np.add((weight @ x.T).T, bias, order="C")
+        return np.add(fast_gemm.product(weight, np.ascontiguousarray(x.T)).T, bias, order="C")
     return x @ weight.T + bias
 
 

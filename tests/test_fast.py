@@ -293,6 +293,17 @@ def test_fast_base_logits_mixed_batch(base_ckpt, torch_ref, record_error):
     record_error("base_ckpt", "4x40_mixed_padded", "fast", "logits", err, torch_err)
 
 
+def test_fast_base_few_tokens(base_ckpt, torch_ref, record_error):
+    # <= fast_gemm.SMALL_N tokens: every product on fast_gemm's kernel, with base DistilBERT's K = 768 and 3072
+    ids, mask = random_batch(1, 16, seed=8)
+    _, hidden, _, logits = run_fast(base_ckpt, ids, mask)
+    for quantity, got, head in (("last_hidden_state", hidden, False), ("logits", logits, True)):
+        pool = logits_pool(base_ckpt, torch_ref, 16) if head else None
+        err, torch_err, _ = check_fp32(got, torch_ref(base_ckpt, head, ids, mask),
+                                       torch_ref(base_ckpt, head, ids, mask, dtype="float64"), pool=pool)
+        record_error("base_ckpt", "1x16", "fast", quantity, err, torch_err)
+
+
 @pytest.mark.parametrize("case", ["6x24_mixed_padded", "3x12_cls_only_empty_left"])
 def test_fast_float64_matches_torch_double(small_ckpt, case, torch_ref):
     ids, mask = CASES[case]
