@@ -283,6 +283,7 @@ class _Worker:
             for fd in self.pipe:
                 os.close(fd)
         self.pipe = os.pipe()
+        os.set_blocking(self.pipe[1], False)  # a full pipe already holds a wake-up: never wait on it
         self.ctrl[:] = 0
         self.ctrl[PARKED] = 1
         self.pid = os.getpid()
@@ -295,7 +296,10 @@ class _Worker:
         ctrl = self.ctrl
         ctrl[REST] = 0
         if ctrl[PARKED]:
-            os.write(self.pipe[1], b"w")
+            try:
+                os.write(self.pipe[1], b"w")
+            except BlockingIOError:
+                pass
         self.product = self.product % (1 << 30) + 1
         ctrl[ADDR], ctrl[ADDR + 1], ctrl[ADDR + 2] = weight.ctypes.data, x.ctypes.data, out.ctypes.data
         _post_and_work(ctrl, weight, x, out, self.product, CHUNKS)

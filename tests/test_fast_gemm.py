@@ -5,6 +5,7 @@ depend on who computed a chunk, write outside the output, or hang when the worke
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 
@@ -121,3 +122,27 @@ def test_fits():
     assert not fast_gemm.fits(w, randn(4, 8).T, out)  # a transposed view
     wide = fast_gemm.SMALL_N + 1
     assert not fast_gemm.fits(w, randn(8, wide), np.empty((16, wide), np.float32))
+
+
+def test_a_full_wake_up_pipe_never_blocks_the_caller():
+    weight, x = randn(768, 768, seed=13), randn(768, 16, seed=14)
+    want = fast_gemm.matmul(weight, x, np.empty((768, 16), np.float32), threads=2)
+    worker = fast_gemm._WORKER
+    read_end, write_end = worker.pipe
+    try:
+        while True:
+            os.write(write_end, b"w" * 4096)
+    except BlockingIOError:
+        pass
+    try:
+        worker.ctrl[fast_gemm.PARKED] = 1  # as if asleep: the caller writes one more wake-up
+        np.testing.assert_array_equal(fast_gemm.matmul(weight, x, np.empty_like(want), threads=2), want)
+    finally:  # take the wake-ups back, or the worker would wake for each of them
+        os.set_blocking(read_end, False)
+        try:
+            while os.read(read_end, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        finally:
+            os.set_blocking(read_end, True)
