@@ -264,8 +264,8 @@ def _post_and_work(ctrl, weight, x, out, product, n_chunks):  # the caller: post
     _atomic_store(ctrl, DONE, 0)
     _atomic_store(ctrl, TICKET, product << 32)  # publishes the fields above
     _work(ctrl)
-    while _atomic_load(ctrl, DONE) < n_chunks:
-        pass
+    while _atomic_load(ctrl, DONE) < n_chunks:  # the worker's last chunks (yielding, in case it waits for our core)
+        _yield_core()
 
 
 class _Worker:
