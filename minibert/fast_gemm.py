@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 
 import llvmlite.ir as ir
 import numba
@@ -319,12 +320,21 @@ def rest() -> None:
     _WORKER.ctrl[REST] = 1
 
 
+# After a product, OpenBLAS's threads poll for work for 2^28 CPU cycles (its THREAD_TIMEOUT default): ~0.1 s.
+BLAS_SPIN_S = 0.1
+_blas_spins_until = 0.0  # time.monotonic() until which BLAS's threads may be spinning (set below)
+
+
 def rest_before_blas(multiply_adds: int) -> None:
     """Called before a BLAS product of that many multiply-adds (per call, for a batched matmul): if BLAS will run
     it on its threads, send the worker to sleep now rather than after its spin. A spinning worker holds a core
-    that BLAS's threads are waiting for (measured: 1x128 forward 42 -> 100 ms with the worker left spinning)."""
+    that BLAS's threads are waiting for (measured: 1x128 forward 42 -> 100 ms with the worker left spinning),
+    and BLAS's spinning threads hold the worker's core for ~0.1 s after, so `product` leaves its products to
+    BLAS until then."""
+    global _blas_spins_until
     if multiply_adds > BLAS_ONE_THREAD:
         rest()
+        _blas_spins_until = time.monotonic() + BLAS_SPIN_S
 
 
 def fits(weight: np.ndarray, x: np.ndarray, out: np.ndarray) -> bool:
@@ -351,11 +361,12 @@ def matmul(weight: np.ndarray, x: np.ndarray, out: np.ndarray, threads: int = 1)
 
 def product(weight: np.ndarray, x: np.ndarray, out: np.ndarray | None = None, threads: int | None = None
             ) -> np.ndarray:
-    """weight [M, K] @ x [K, N]: on this kernel when it `fits`, else BLAS (the worker sent to rest first if BLAS
-    may run it on its threads). threads: default THREADS."""
+    """weight [M, K] @ x [K, N]: on this kernel when it `fits` and BLAS's threads are not spinning from a product
+    of their own (a classification head right after a long text's forward pass), else BLAS (the worker sent to
+    rest first if BLAS may run it on its threads). threads: default THREADS."""
     if out is None:
         out = np.empty((weight.shape[0], x.shape[1]), np.result_type(weight, x))
-    if fits(weight, x, out):
+    if fits(weight, x, out) and time.monotonic() >= _blas_spins_until:
         return matmul(weight, x, out, THREADS if threads is None else threads)
     rest_before_blas(out.size * x.shape[0])
     return np.matmul(weight, x, out=out)
