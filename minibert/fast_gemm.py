@@ -329,8 +329,8 @@ def rest_before_blas(multiply_adds: int) -> None:
     """Called before a BLAS product of that many multiply-adds (per call, for a batched matmul): if BLAS will run
     it on its threads, send the worker to sleep now rather than after its spin. A spinning worker holds a core
     that BLAS's threads are waiting for (measured: 1x128 forward 42 -> 100 ms with the worker left spinning),
-    and BLAS's spinning threads hold the worker's core for ~0.1 s after, so `product` leaves its products to
-    BLAS until then."""
+    and BLAS's spinning threads hold the worker's core for ~0.1 s after, so `product` runs on the calling
+    thread alone until then."""
     global _blas_spins_until
     if multiply_adds > BLAS_ONE_THREAD:
         rest()
@@ -361,12 +361,14 @@ def matmul(weight: np.ndarray, x: np.ndarray, out: np.ndarray, threads: int = 1)
 
 def product(weight: np.ndarray, x: np.ndarray, out: np.ndarray | None = None, threads: int | None = None
             ) -> np.ndarray:
-    """weight [M, K] @ x [K, N]: on this kernel when it `fits` and BLAS's threads are not spinning from a product
-    of their own (a classification head right after a long text's forward pass), else BLAS (the worker sent to
-    rest first if BLAS may run it on its threads). threads: default THREADS."""
+    """weight [M, K] @ x [K, N]: on this kernel when it `fits`, else BLAS (the worker sent to rest first if BLAS
+    may run it on its threads). The choice depends on the shapes only, so equal inputs give equal bits. threads:
+    default THREADS; 1 while BLAS's threads may still be spinning from a product of their own (a classification
+    head right after a long text's forward pass): the worker would fight them for its core."""
     if out is None:
         out = np.empty((weight.shape[0], x.shape[1]), np.result_type(weight, x))
-    if fits(weight, x, out) and time.monotonic() >= _blas_spins_until:
-        return matmul(weight, x, out, THREADS if threads is None else threads)
+    if fits(weight, x, out):
+        threads = THREADS if threads is None else threads
+        return matmul(weight, x, out, threads if time.monotonic() >= _blas_spins_until else 1)
     rest_before_blas(out.size * x.shape[0])
     return np.matmul(weight, x, out=out)
