@@ -144,21 +144,22 @@ def _rows(weight, x, out, r0, r1):  # out[r0:r1] = weight[r0:r1] @ x, r0 and r1 
 TICKET, DONE, PARKED, REST, M, K, N, N_CHUNKS, ADDR = range(9)  # ctrl[ADDR:ADDR + 3]: weight, x, out
 
 
+def _element(context, builder, signature, args):  # LLVM pointer to a[i] for an intrinsic's (a, i, ...) arguments
+    array = context.make_array(signature.args[0])(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, signature.args[0], array, [args[1]])
+
+
 @numba.extending.intrinsic
 def _atomic_load(typingctx, a, i):
     def codegen(context, builder, signature, args):
-        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
-                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
-        return builder.load_atomic(ptr, "seq_cst", 8)
+        return builder.load_atomic(_element(context, builder, signature, args), "seq_cst", 8)
     return numba.types.int64(a, i), codegen
 
 
 @numba.extending.intrinsic
 def _atomic_store(typingctx, a, i, v):
     def codegen(context, builder, signature, args):
-        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
-                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
-        builder.store_atomic(args[2], ptr, "seq_cst", 8)
+        builder.store_atomic(args[2], _element(context, builder, signature, args), "seq_cst", 8)
         return context.get_dummy_value()
     return numba.types.void(a, i, v), codegen
 
@@ -166,9 +167,7 @@ def _atomic_store(typingctx, a, i, v):
 @numba.extending.intrinsic
 def _compare_exchange(typingctx, a, i, expected, new):  # -> True if a[i] was expected and is now new
     def codegen(context, builder, signature, args):
-        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
-                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
-        pair = builder.cmpxchg(ptr, args[2], args[3], "seq_cst", "seq_cst")
+        pair = builder.cmpxchg(_element(context, builder, signature, args), args[2], args[3], "seq_cst", "seq_cst")
         return builder.extract_value(pair, 1)
     return numba.types.boolean(a, i, expected, new), codegen
 
@@ -176,9 +175,7 @@ def _compare_exchange(typingctx, a, i, expected, new):  # -> True if a[i] was ex
 @numba.extending.intrinsic
 def _fetch_add(typingctx, a, i, v):
     def codegen(context, builder, signature, args):
-        ptr = cgutils.get_item_pointer(context, builder, signature.args[0],
-                                       context.make_array(signature.args[0])(context, builder, args[0]), [args[1]])
-        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
+        return builder.atomic_rmw("add", _element(context, builder, signature, args), args[2], "seq_cst")
     return numba.types.int64(a, i, v), codegen
 
 
