@@ -185,10 +185,7 @@ def linear(weight: np.ndarray, x: np.ndarray, out: np.ndarray, par: bool = False
     # [n_in, N] -> out [n_out, N]: weight @ x, without the bias (the fused kernel that reads the result adds it).
     # few_tokens (the whole forward pass has at most fast_gemm.SMALL_N tokens): fast_gemm's kernel, which streams
     # the weights through both cores; else BLAS.
-    if few_tokens:
-        return fast_gemm.product(weight, x, out, threads=_threads if par else 1)
-    fast_gemm.rest_before_blas(out.size * x.shape[0])
-    return np.matmul(weight, x, out=out)
+    return fast_gemm.product(weight, x, out, threads=_threads if par else 1, kernel=few_tokens)
 
 
 def embeddings(input_ids, token_type_ids, packed: Packed, p: Params, eps: float, out: np.ndarray, par: bool = False

@@ -4,18 +4,19 @@ fast.linear uses this instead of BLAS when a matrix has few columns (tokens). Th
 the weights through the cores: base DistilBERT reads 170 MB of weights per forward pass whatever the number of
 tokens, and at 16 tokens OpenBLAS moves them at ~14 GB/s where two cores can read ~45 GB/s. Two things lose:
 BLAS packs the weights into panels before multiplying (one more pass over them), and every product wakes its
-thread pool. Here the weights are read once, in place, and the second core is a worker that spins between
+thread pool. Here the weights are read once, in place, and the second core is a worker that polls between
 products instead of sleeping.
 
-The kernel. A tile is ROWS rows of out by one or two vectors of LANES columns, held in registers over the
-whole K loop:
+The kernel. A tile is ROWS rows of out by one or two vectors of LANES columns, held in registers over a block
+of K_BLOCK k's:
     for k: acc[r][b] += weight[i + r, k] * x[k, j + b LANES : j + (b + 1) LANES]     (r < ROWS, b < 1 or 2)
 so each weight is loaded once per tile (one broadcast feeds one or two FMAs) and each x vector once per ROWS
 weights. The loop is written in LLVM IR with <LANES x float> vectors (`_tile_kernel`): Numba cannot keep an
 accumulator array in registers, and LLVM lowers these vectors to whatever the CPU has (one zmm on AVX-512, two
-ymm on AVX2). The last tile of a row masks its columns beyond N. Each output is one float32 sum in k order, as
-in a BLAS kernel, whichever thread computes it: tests/test_fast_gemm.py checks it against float64 within the
-error model's GEMM bound, and tests/test_fast.py the whole forward pass as for every other step.
+ymm on AVX2). The last tile of a row masks its columns beyond N. Each block's sum is added into out, as in a
+BLAS kernel, and every output is summed in the same order whichever thread computes it. tests/test_fast_gemm.py
+checks it against float64 within the error model's GEMM bound, and tests/test_fast.py the whole forward pass as
+for every other step.
 
 The threads. The rows of out are cut into CHUNKS chunks, and the calling thread and one worker thread take
 chunks from a shared counter until none are left, so neither waits for the other to start: if the worker is
@@ -220,13 +221,13 @@ def _work(ctrl):
         ticket = _atomic_load(ctrl, TICKET)
         chunk = ticket & 0xFFFFFFFF
         n_chunks = ctrl[N_CHUNKS]
-        m, k, n = ctrl[M], ctrl[K], ctrl[N]
-        weight = numba.carray(_f32_pointer(ctrl[ADDR]), (m, k))
-        x = numba.carray(_f32_pointer(ctrl[ADDR + 1]), (k, n))
-        out = numba.carray(_f32_pointer(ctrl[ADDR + 2]), (m, n))
         if chunk >= n_chunks or ticket >> 32 == 0:
             return
+        m, k, n = ctrl[M], ctrl[K], ctrl[N]
         if _compare_exchange(ctrl, TICKET, ticket, ticket + 1):
+            weight = numba.carray(_f32_pointer(ctrl[ADDR]), (m, k))
+            x = numba.carray(_f32_pointer(ctrl[ADDR + 1]), (k, n))
+            out = numba.carray(_f32_pointer(ctrl[ADDR + 2]), (m, n))
             size = (m // ROWS + n_chunks - 1) // n_chunks * ROWS
             _rows(weight, x, out, min(chunk * size, m), min((chunk + 1) * size, m))
             _fetch_add(ctrl, DONE, 1)
@@ -304,7 +305,6 @@ class _Worker:
 
 
 _WORKER = _Worker()
-atexit.register(lambda: _WORKER.ctrl.__setitem__(REST, 1))  # no spinning while the interpreter shuts down
 
 
 # OpenBLAS keeps a product of up to 65536 * 4 multiply-adds on the calling thread (interface/gemm.c:
@@ -315,6 +315,9 @@ BLAS_ONE_THREAD = 1 << 18
 def rest() -> None:
     """Send the worker to sleep now rather than after its idle polls."""
     _WORKER.ctrl[REST] = 1
+
+
+atexit.register(rest)  # no polling while the interpreter shuts down
 
 
 # After a product, OpenBLAS's threads poll for work for 2^28 CPU cycles (its THREAD_TIMEOUT default): ~0.1 s.
@@ -356,15 +359,15 @@ def matmul(weight: np.ndarray, x: np.ndarray, out: np.ndarray, threads: int = 1)
     return out
 
 
-def product(weight: np.ndarray, x: np.ndarray, out: np.ndarray | None = None, threads: int | None = None
-            ) -> np.ndarray:
-    """weight [M, K] @ x [K, N]: on this kernel when it `fits`, else BLAS (the worker sent to rest first if BLAS
-    may run it on its threads). The choice depends on the shapes only, so equal inputs give equal bits. threads:
-    default THREADS; 1 while BLAS's threads may still be spinning from a product of their own (a classification
-    head right after a long text's forward pass): the worker would fight them for its core."""
+def product(weight: np.ndarray, x: np.ndarray, out: np.ndarray | None = None, threads: int | None = None,
+            kernel: bool = True) -> np.ndarray:
+    """weight [M, K] @ x [K, N]: on this kernel when `kernel` and it `fits`, else BLAS (the worker sent to rest
+    first if BLAS may run it on its threads). The choice depends on the shapes only, so equal inputs give equal
+    bits. threads: default THREADS; 1 while BLAS's threads may still be spinning from a product of their own (a
+    classification head right after a long text's forward pass): the worker would fight them for its core."""
     if out is None:
         out = np.empty((weight.shape[0], x.shape[1]), np.result_type(weight, x))
-    if fits(weight, x, out):
+    if kernel and fits(weight, x, out):
         threads = THREADS if threads is None else threads
         return matmul(weight, x, out, threads if time.monotonic() >= _blas_spins_until else 1)
     rest_before_blas(out.size * x.shape[0])
