@@ -74,6 +74,11 @@ from benchmarks.inputs import SENTENCES, Shape, make_inputs, parse_shapes  # noq
 FULL_SHAPES = "1x16,1x128,8x64,1x512,32x128,8x128p"
 QUICK_SHAPES = "1x16,1x128,8x128p"
 SMOKE_SHAPES = "1x16,2x32p"
+# The pause before each sample. OpenBLAS's threads poll for 2^28 cycles after a threaded product (~0.1 s at
+# 2.6 GHz, longer at a lower clock). Measured at 1x16 right after a threaded numpy product, median ms with a
+# 50 ms / 150 ms pause: minibert 18.7 / 13.4, ONNX Runtime 29.1 / 11.9, OpenVINO 22.0 / 10.5: 50 ms (the old
+# default) left the next competitor sharing a core with the previous one's spinning threads.
+GAP_MS = 200.0
 SMOKE_CORPUS = "16,2"
 FULL_EMBEDDINGS = 1000
 SMOKE_EMBEDDINGS = 40  # one full batch of 32 and a partial one
@@ -103,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=None, help="warm-up calls per competitor and shape (default 2)")
     ap.add_argument("--min-sample-ms", type=float, default=None, help="a timing sample lasts at least this (20)")
     ap.add_argument("--gap-ms", type=float, default=None,
-                    help="pause before each sample, so spinning worker threads go idle (default 50)")
+                    help=f"pause before each sample, so spinning worker threads go idle (default {GAP_MS:g})")
     ap.add_argument("--shapes", default=None, help=f"BxT list, 'p' = padded mixed lengths (default {FULL_SHAPES})")
     ap.add_argument("--encoder-shapes", default=None,
                     help="shapes for the encoder-alone rows (default: the non-padded --shapes; 'none' to skip)")
@@ -130,7 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.repeats = args.repeats or (1 if args.smoke else 3 if args.quick else 7)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.smoke or args.quick else 2)
     args.min_sample_ms = args.min_sample_ms if args.min_sample_ms is not None else (0.0 if args.smoke else 20.0)
-    args.gap_ms = args.gap_ms if args.gap_ms is not None else (0.0 if args.smoke else 50.0)
+    args.gap_ms = args.gap_ms if args.gap_ms is not None else (0.0 if args.smoke else GAP_MS)
     args.shapes = args.shapes or (SMOKE_SHAPES if args.smoke else QUICK_SHAPES if args.quick else FULL_SHAPES)
     if args.corpus is None:
         args.corpus = SMOKE_CORPUS if args.smoke else "none" if args.quick else "2000,200"
