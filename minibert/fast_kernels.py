@@ -268,9 +268,12 @@ def _softmax_rows(scores, scale, key_bias):  # [R, K] in place
 # Compiled twice: serial (one thread) and parallel (prange over rows on Numba's pool). fast.py picks one.
 
 _FASTMATH = {"reassoc", "nsz"}  # reassoc: vectorised float64 sums (only reorders additions); nsz: sign of 0
+# contract: the erf polynomial's multiply-adds as FMAs (one rounding instead of two). Measured on [3072, 512]:
+# 1.82 -> 1.49 ms, and the same largest error against float64's erf GELU (4.0e-7, the float32 output rounding)
+_GELU_FASTMATH = {"contract"}
 _FUNCS = {
     "embed_layer_norm": (_embed_layer_norm, _FASTMATH),
-    "bias_gelu": (_bias_gelu, False),
+    "bias_gelu": (_bias_gelu, _GELU_FASTMATH),
     "bias_gelu_exact": (_bias_gelu_exact, False),
     "bias_relu": (_bias_relu, False),
     "bias_add": (_bias_add, False),
