@@ -35,6 +35,12 @@ fast_gemm's worker (openblas_set_threads_callback_function) so that the fused ke
 cores between products: 1x512 ~3% faster, 1x128 and 8x64 equal, 32x128 equal or slower, and 3x slower at 1x128
 while OpenBLAS's own threads still spun from other work. The FFN by column blocks of 512 or 1024 tokens, so
 that the [F, N] activation stays in cache for GELU: 3-4% slower at 4096 and 16384 tokens (smaller GEMMs).
+OPENBLAS_THREAD_TIMEOUT=4 (set before numpy loads OpenBLAS), so that BLAS's threads sleep right after a product
+instead of polling ~0.1 s and the fused kernels could use the second core: it does remove the poll (GELU on
+[3072, 4096] right after a product, 2 threads: 16.4 -> 8.4 ms), but two interleaved rounds of whole forward
+passes moved 1x512 by -9% and +20% and 32x128 by -5% and +14% (BLAS now wakes its threads for every product),
+and with it parallel kernels from 1M or 4M elements were no faster than the serial ones (1x512 300-340 ms vs
+262-345; a Numba pool launch still costs ~0.2 ms, so 2 threads lost on every kernel below ~4096 tokens).
 
 Threads: `set_threads(n)`; by default MINIBERT_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process
 may use. BLAS keeps its own pool for the products (OpenBLAS reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS at
