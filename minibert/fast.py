@@ -41,6 +41,18 @@ instead of polling ~0.1 s and the fused kernels could use the second core: it do
 passes moved 1x512 by -9% and +20% and 32x128 by -5% and +14% (BLAS now wakes its threads for every product),
 and with it parallel kernels from 1M or 4M elements were no faster than the serial ones (1x512 300-340 ms vs
 262-345; a Numba pool launch still costs ~0.2 ms, so 2 threads lost on every kernel below ~4096 tokens).
+Attention fused into one kernel per (sequence, head) (2026-12-06, Intel Xeon, AVX-512): scores for 8 queries at
+a time on fast_gemm's register tile (made strided; K packed in blocks of 32 keys, because a row stride of N
+floats, a power of two at 1x512 or 32x128, put every row in the same L1 sets), the row softmax in L1, then the
+context on the tile again. Its tiles ran at 150-164 GFLOP/s on one core, but the row softmax did not get faster
+in L1 (~1 ns per score: LLVM keeps these loops at 8 lanes, 24 float ops per 8 exps), and on 2 threads it ran on
+Numba's pool right after the Q/K/V products, whose OpenBLAS threads still spin on the second core. One layer
+alone, BLAS path vs fused: 1x512 10.6 vs 6.8-7.3 ms, 32x128 31.9 vs 18.7-23.6; but right after a threaded
+product 1x512 13.6, 32x128 37.2. Whole forward (interleaved, median ms): 1x128 64.8 -> 59.2, 8x64 202 -> 198,
+1x512 228 -> 247, 32x128 1472 -> 1493 (serially 234 and 1532). Its results were bit-identical to this path's
+(OpenBLAS also sums over 64 features, then over keys in blocks of 256). Sending OpenBLAS's threads to sleep
+(blas_thread_shutdown_, 0.08 ms, +0.2 ms at the next product) made the fused layer 8.6 ms at 1x512 even after
+a product, but it can race another thread's BLAS call in the same process: not done.
 
 Threads: `set_threads(n)`; by default MINIBERT_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process
 may use. BLAS keeps its own pool for the products (OpenBLAS reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS at
