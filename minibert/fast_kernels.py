@@ -18,6 +18,9 @@ its input's dtype (float32, or float64 in the exact mode), and GELU uses the rat
 erf in float64. The softmax computes its own exp in float32 (Cephes' expf: a Numba loop cannot call NumPy's SIMD
 exp, and a libm call per element is ~10x slower) and libm's in float64.
 
+Vector width: the LayerNorm and the softmax ask LLVM for 512-bit vectors where the CPU has them (`_wide_vectors`:
+its tuning for Intel's AVX-512 server CPUs otherwise stops at 256), with the same bits as without.
+
 Threads: the outer loops are `numba.prange`, so with `parallel=True` they split over Numba's thread pool. Whether
 that pool is used is decided in fast.py (`set_threads`), once for the whole forward pass, and a kernel
 runs its parallel twin only on inputs of PARALLEL_MIN_ELEMENTS or more.
@@ -39,6 +42,23 @@ from .kernels import _ERF_P, _ERF_Q
 
 # ---------------------------------------------------------------------------------------------
 # Scalar helpers, inlined into the kernels below.
+
+
+@numba.extending.intrinsic
+def _wide_vectors(typingctx):
+    # Asks LLVM to vectorise the loops of the function that calls it with vectors of up to 512 bits. LLVM's tuning
+    # for Intel's AVX-512 server CPUs prefers 256-bit vectors, half the lanes the CPU has. Where a loop is bound by
+    # arithmetic that halves its speed; measured on an Emerald Rapids Xeon: the softmax's float32 exp 0.67 -> 0.42
+    # ns per element, the softmax [12, 512, 512] 4.1 -> 2.9 ms, the LayerNorm at 4096 tokens 5.4 -> 4.0 ms (bias +
+    # GELU, whose float64 division is no faster per element on 512 bits, measured 7.3 -> 8.5 ms per 1x512 forward,
+    # and does not use it). The same operations on more lanes: the results are the same bits. On a CPU without
+    # 512-bit vectors (AVX2) LLVM keeps its own widest, so nothing changes there. Called first in a kernel's prange
+    # body, so that Numba's parallel twin (which compiles that body as a function of its own) gets it too.
+    # llvmlite's attribute set admits only the attributes it knows, not key="value" ones, hence set.add.
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+    return numba.types.void(), codegen
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -147,6 +167,7 @@ COLUMNS = 256
 def _bias_residual_layer_norm(h, bias, residual, weight, beta, eps, out):  # [C, N] -> [C, N]
     c, n = h.shape
     for block in numba.prange((n + COLUMNS - 1) // COLUMNS):
+        _wide_vectors()
         i0 = block * COLUMNS
         w = min(COLUMNS, n - i0)
         # row pieces are 1-D slices, which Numba knows are contiguous: the loops over i vectorise
@@ -255,6 +276,7 @@ def _softmax_rows(scores, scale, key_bias):  # [R, K] in place
     # compiled without fastmath: reassociation could fold _exp32's two-part ln(2) into one and lose its accuracy
     r, k = scores.shape
     for i in numba.prange(r):
+        _wide_vectors()
         row = scores[i]
         m = _row_max(row) * scale + key_bias  # = the max of row * scale + key_bias (scale > 0, rounding is monotone)
         for t in range(k):

@@ -8,9 +8,11 @@ is zero except [CLS], a sequence with no real token at all, left padding, and a 
 
 from __future__ import annotations
 
+import types
 from functools import cache
 
 import numba
+import numba.extending
 import numpy as np
 import pytest
 from error_model import LAMBDA, U32, check_fp32, max_abs_error
@@ -169,6 +171,34 @@ def test_attention_softmax(dtype, K, spread):
     got = fast_kernels.attention_softmax(transposed, 0.125, 0.0)
     exact = kernels.attention_softmax_numpy(scores.astype(np.float64), 0.125, np.zeros((G, K)))
     assert (np.abs(got - exact) <= softmax_bound(scores, 0.125, np.zeros((G, K), dtype), exact, u)).all()
+
+
+@numba.extending.intrinsic
+def _no_op(typingctx):  # stands in for fast_kernels._wide_vectors: the kernel as LLVM would vectorise it by default
+    return numba.types.void(), lambda context, builder, signature, args: context.get_dummy_value()
+
+
+@pytest.mark.parametrize("name, N", [("softmax_rows", 130), ("softmax_rows", 512), ("bias_residual_layer_norm", 77),
+                                     ("bias_residual_layer_norm", 4096)])
+def test_wide_vectors_change_no_bit(name, N):
+    # The kernels that ask LLVM for 512-bit vectors compute what they compute without asking, bit for bit: the
+    # same operations in the same order on more lanes (fast_kernels._wide_vectors)
+    f, fastmath = fast_kernels._FUNCS[name]
+    assert "_wide_vectors" in f.__code__.co_names
+    plain = numba.njit(error_model="numpy", fastmath=fastmath)(
+        types.FunctionType(f.__code__, {**f.__globals__, "_wide_vectors": _no_op}, f.__name__ + "_plain"))
+    if name == "softmax_rows":
+        scores = randn(24, N, scale=30.0)
+        args = (np.float32(0.125), np.float32(0.0))
+        got, want = scores.copy(), scores.copy()
+        fast_kernels.SERIAL[name](got, *args)
+        plain(want, *args)
+    else:
+        h, residual, weight, beta, bias = randn(768, N), randn(768, N), randn(768), randn(768), randn(768)
+        got, want = np.empty_like(h), np.empty_like(h)
+        fast_kernels.SERIAL[name](h, bias, residual, weight, beta, 1e-12, got)
+        plain(h, bias, residual, weight, beta, 1e-12, want)
+    assert np.array_equal(got.view(np.int32), want.view(np.int32))
 
 
 # --- whole forward passes vs model.py and transformers ---------------------------------------------
