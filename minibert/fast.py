@@ -52,7 +52,13 @@ product 1x512 13.6, 32x128 37.2. Whole forward (interleaved, median ms): 1x128 6
 1x512 228 -> 247, 32x128 1472 -> 1493 (serially 234 and 1532). Its results were bit-identical to this path's
 (OpenBLAS also sums over 64 features, then over keys in blocks of 256). Sending OpenBLAS's threads to sleep
 (blas_thread_shutdown_, 0.08 ms, +0.2 ms at the next product) made the fused layer 8.6 ms at 1x512 even after
-a product, but it can race another thread's BLAS call in the same process: not done.
+a product, but it can race another thread's BLAS call in the same process: not done. Instead OpenBLAS held to one
+thread during a forward pass, every product cut into two row blocks on Numba's two threads (one single-threaded
+sgemm each, through its C address), so that no BLAS thread polls and the fused attention gets the second core:
+the 36 products alone were slower, interleaved in one process (16 tokens 73 vs 63 ms, 512: 239 vs 218, 4096:
+1279 vs 1227; each half packs all of x, which OpenBLAS's own two threads pack once and share), and in the 1x512
+forward 181 vs 134 ms, more than the attention saved. With the fused attention run serially, fast_gemm's
+products up to 128 tokens (no BLAS call left in such a forward): 1x128 84 vs 71 ms, 2x64 88 vs 72.
 
 Threads: `set_threads(n)`; by default MINIBERT_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process
 may use. BLAS keeps its own pool for the products (OpenBLAS reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS at
