@@ -55,7 +55,7 @@ product 1x512 13.6, 32x128 37.2. Whole forward (interleaved, median ms): 1x128 6
 a product, but it can race another thread's BLAS call in the same process: not done. Instead OpenBLAS held to one
 thread during a forward pass, every product cut into two row blocks on Numba's two threads (one single-threaded
 sgemm each, through its C address), so that no BLAS thread polls and the fused attention gets the second core:
-the 36 products alone were slower, interleaved in one process (16 tokens 73 vs 63 ms, 512: 239 vs 218, 4096:
+the 36 products alone were slower, interleaved in one process (128 tokens 73 vs 63 ms, 512: 239 vs 218, 4096:
 1279 vs 1227; each half packs all of x, which OpenBLAS's own two threads pack once and share), and in the 1x512
 forward 181 vs 134 ms, more than the attention saved. With the fused attention run serially, fast_gemm's
 products up to 128 tokens (no BLAS call left in such a forward): 1x128 84 vs 71 ms, 2x64 88 vs 72.
