@@ -50,6 +50,14 @@ SMALL_N = 64
 # sum of K terms then has the rounding error of K_BLOCK + K / K_BLOCK additions, not K (at 1x16, one running sum
 # over k made the encoder's error 2.4x torch's; the harness's check allows 2x).
 K_BLOCK = 256
+# The weights stream from memory (a few-token forward reads all 170 MB of base DistilBERT's), 8 rows at a time,
+# each row a slow stream (a cache line per 16 k's) that the CPU's own prefetchers keep too little ahead of. Every
+# 16 k's the tile asks for each row's line PREFETCH weights ahead (llvm.prefetch, read, keep in all caches).
+# Measured on the 36 products of base DistilBERT at 16 tokens, weights cold (Emerald Rapids Xeon): 2 threads
+# 10.6 -> 9.2 ms (16.0 -> 18.4 GB/s; a plain 2-thread read of the same bytes: 22 GB/s), 1 thread 20.0 -> 17.1.
+# 32 ahead: 10.4; 128: 10.1; 256 or more: slower than none; the non-temporal hint: 18.5. Only loads move: the
+# sums are the same.
+PREFETCH = 64
 CHUNKS = 16  # row chunks per product: fine enough that a late worker still gets a share
 SPIN = 3_000  # an idle worker polls this many times, with a sched_yield each (~0.5 us alone: ~1.5 ms), then sleeps
 
@@ -61,6 +69,7 @@ _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 _VEC = ir.VectorType(_F32, LANES)
 _MASK = ir.VectorType(ir.IntType(1), LANES)
+_BYTE_PTR = ir.IntType(8).as_pointer()
 
 
 def _splat(builder, value, vector_type):
@@ -95,8 +104,14 @@ def _tile_kernel(blocks: int):
         acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(blocks)] for _ in range(ROWS)]
         rows = [builder.gep(w.data, [builder.mul(builder.add(i, _I64(r)), K)]) for r in range(ROWS)]
         x_j = builder.gep(xa.data, [j])
+        prefetch = cgutils.get_or_insert_function(
+            module, ir.FunctionType(ir.VoidType(), [_BYTE_PTR, _I32, _I32, _I32]), "llvm.prefetch.p0")
         with cgutils.for_range(builder, builder.sub(k1, k0)) as loop:
             k = builder.add(k0, loop.index)
+            with builder.if_then(builder.icmp_unsigned("==", builder.and_(k, _I64(15)), _I64(0))):
+                for r in range(ROWS):  # each row's cache line PREFETCH weights ahead (read, high locality, data)
+                    ahead = builder.gep(rows[r], [builder.add(k, _I64(PREFETCH))])
+                    builder.call(prefetch, [builder.bitcast(ahead, _BYTE_PTR), _I32(0), _I32(3), _I32(1)])
             x_k = builder.gep(x_j, [builder.mul(k, N)])
             xk = [builder.call(load, [builder.bitcast(builder.gep(x_k, [_I64(b * LANES)]), vptr), _I32(4), masks[b],
                                       zero]) for b in range(blocks)]
