@@ -13,10 +13,11 @@ of K_BLOCK k's:
 so each weight is loaded once per tile (one broadcast feeds one or two FMAs) and each x vector once per ROWS
 weights. The loop is written in LLVM IR with <LANES x float> vectors (`_tile_kernel`): Numba cannot keep an
 accumulator array in registers, and LLVM lowers these vectors to whatever the CPU has (one zmm on AVX-512, two
-ymm on AVX2). The last tile of a row masks its columns beyond N. Each block's sum is added into out, as in a
-BLAS kernel, and every output is summed in the same order whichever thread computes it. tests/test_fast_gemm.py
-checks it against float64 within the error model's GEMM bound, and tests/test_fast.py the whole forward pass as
-for every other step.
+ymm on AVX2). Every 16 k's the tile prefetches each of its weight rows PREFETCH weights ahead: eight slow streams
+at once are more than the CPU's own prefetchers keep ahead of. The last tile of a row masks its columns beyond N.
+Each block's sum is added into out, as in a BLAS kernel, and every output is summed in the same order whichever
+thread computes it. tests/test_fast_gemm.py checks it against float64 within the error model's GEMM bound, and
+tests/test_fast.py the whole forward pass as for every other step.
 
 The threads. The rows of out are cut into CHUNKS chunks, and the calling thread and one worker thread take
 chunks from a shared counter until none are left, so neither waits for the other to start: if the worker is
