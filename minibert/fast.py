@@ -45,7 +45,7 @@ Attention fused into one kernel per (sequence, head) (2026-12-06, Intel Xeon, AV
 a time on fast_gemm's register tile (made strided; K packed in blocks of 32 keys, because a row stride of N
 floats, a power of two at 1x512 or 32x128, put every row in the same L1 sets), the row softmax in L1, then the
 context on the tile again. Its tiles ran at 150-164 GFLOP/s on one core, but the row softmax did not get faster
-in L1 (~1 ns per score: LLVM keeps these loops at 8 lanes, 24 float ops per 8 exps), and on 2 threads it ran on
+in L1 (~1 ns per score, at 8 lanes before fast_kernels' _wide_vectors), and on 2 threads it ran on
 Numba's pool right after the Q/K/V products, whose OpenBLAS threads still spin on the second core. One layer
 alone, BLAS path vs fused: 1x512 10.6 vs 6.8-7.3 ms, 32x128 31.9 vs 18.7-23.6; but right after a threaded
 product 1x512 13.6, 32x128 37.2. Whole forward (interleaved, median ms): 1x128 64.8 -> 59.2, 8x64 202 -> 198,

@@ -47,8 +47,8 @@ from .kernels import _ERF_P, _ERF_Q
 @numba.extending.intrinsic
 def _wide_vectors(typingctx):
     # Asks LLVM to vectorise the loops of the function that calls it with vectors of up to 512 bits. LLVM's tuning
-    # for Intel's AVX-512 server CPUs prefers 256-bit vectors, half the lanes the CPU has. Where a loop is bound by
-    # arithmetic that halves its speed; measured on an Emerald Rapids Xeon: the softmax's float32 exp 0.67 -> 0.42
+    # for Intel's AVX-512 server CPUs prefers 256-bit vectors, half the lanes the CPU has, which halves the speed of
+    # a loop bound by arithmetic. Measured on an Emerald Rapids Xeon: the softmax's float32 exp 0.67 -> 0.42
     # ns per element, the softmax [12, 512, 512] 4.1 -> 2.9 ms, the LayerNorm at 4096 tokens 5.4 -> 4.0 ms (bias +
     # GELU, whose float64 division is no faster per element on 512 bits, measured 7.3 -> 8.5 ms per 1x512 forward,
     # and does not use it). The same operations on more lanes: the results are the same bits. On a CPU without
