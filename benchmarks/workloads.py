@@ -105,19 +105,26 @@ def agreement(outputs: dict[str, Scores], reference: str) -> dict[str, tuple[flo
     return out
 
 
-def time_workload(runners: dict[str, Callable[[list[str]], Scores]], texts: list[str], repeats: int,
+def time_workload(runners: dict[str, Callable[[list[str]], Scores]], texts: list[str], repeats: int | dict[str, int],
                   gap_s: float, warmup_texts: int = 64) -> tuple[dict[str, list[float]], dict[str, Scores]]:
     """({runner: [seconds per pass over all texts]}, {runner: its outputs of the first pass}): each runner is
-    warmed up on the first `warmup_texts` texts, then `repeats` rotated rounds. The outputs are kept so that
-    they can be checked without another pass (a pass over the full corpus takes minutes on the base model)."""
+    warmed up on the first `warmup_texts` texts, then rotated rounds; `repeats` passes per runner, or {runner:
+    passes} (round r runs the runners with more than r passes), so that the close contenders get several passes
+    while a runner whose pass takes minutes gets one. The outputs are kept so that they can be checked without
+    another pass (a pass over the full corpus takes minutes on the base model)."""
+    names = list(runners)
+    passes = repeats if isinstance(repeats, dict) else dict.fromkeys(names, repeats)
+    if set(passes) != set(names) or min(passes.values()) < 1:
+        raise ValueError(f"repeats: at least 1 pass for each of {names}, got {passes}")
     for run in runners.values() if warmup_texts else ():
         run(texts[:warmup_texts])
-    names = list(runners)
     samples: dict[str, list[float]] = {n: [] for n in names}
     outputs: dict[str, Scores] = {}
-    for r in range(repeats):
+    for r in range(max(passes.values())):
         k = r % len(names)
         for name in names[k:] + names[:k]:
+            if passes[name] <= r:
+                continue
             time.sleep(gap_s)
             t0 = time.perf_counter()
             out = runners[name](texts)

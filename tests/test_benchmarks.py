@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # `benchmarks` as a package, as run.py imports it
 
-from benchmarks import artifacts, corpus, embeddings, profiling, timing  # noqa: E402
+from benchmarks import artifacts, corpus, embeddings, profiling, timing, workloads  # noqa: E402
 from benchmarks.competitors import ALL_COMPETITORS  # noqa: E402
 
 SECTIONS = [
@@ -139,6 +139,33 @@ def test_corpus_token_counts_match_the_real_tokenizer():
     assert min(short) >= corpus.SHORT_TOKENS[0] and corpus.LONG_TOKENS[0] <= min(long) <= max(long) <= 512
     first_long = next(i for i, n in enumerate(lengths) if n > corpus.SHORT_TOKENS[1])
     assert first_long < 100, "long reviews are shuffled in, not appended"
+
+
+def test_time_workload_gives_each_runner_its_passes_in_rotated_rounds():
+    calls = []
+
+    def runner(name):
+        def run(texts):
+            calls.append((name, len(texts)))
+            return [{"POSITIVE": float(len(calls))} for _ in texts]
+        return run
+
+    texts = ["a text"] * 5
+    runners = {n: runner(n) for n in ("close 1", "slow", "close 2")}
+    seconds, outputs = workloads.time_workload(runners, texts, {"close 1": 3, "slow": 1, "close 2": 3}, 0.0,
+                                               warmup_texts=2)
+    assert calls[:3] == [("close 1", 2), ("slow", 2), ("close 2", 2)]  # warm-up on the first texts
+    passes = [name for name, n in calls[3:]]
+    assert all(n == 5 for _, n in calls[3:])
+    # round r starts at runner r (rotated) and skips a runner whose passes are done
+    assert passes == ["close 1", "slow", "close 2", "close 2", "close 1", "close 2", "close 1"]
+    assert {n: len(s) for n, s in seconds.items()} == {"close 1": 3, "slow": 1, "close 2": 3}
+    assert outputs["slow"] == [{"POSITIVE": 5.0}] * 5  # each runner's first pass is kept
+    assert outputs["close 2"] == [{"POSITIVE": 6.0}] * 5
+    with pytest.raises(ValueError, match="at least 1 pass"):
+        workloads.time_workload(runners, texts, {"close 1": 3, "slow": 0, "close 2": 3}, 0.0)
+    with pytest.raises(ValueError, match="at least 1 pass"):
+        workloads.time_workload(runners, texts, {"close 1": 3}, 0.0)
 
 
 def test_encoder_flops_equal_torch_flop_counter(small_ckpt):
