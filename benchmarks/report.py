@@ -146,6 +146,8 @@ def report(run: dict) -> str:
             rows.append([n, f"{c['n_texts'] / med:.1f}", f"{med:.2f}", f"{med / _median(c['seconds'][first]):.2f}",
                          str(len(secs))])
         out += [md_table(["runner", "texts/s", "s per pass (median)", f"time ÷ {first}", "passes"], rows), ""]
+        out += ["- every pass, s: " + "; ".join(f"{n} " + ", ".join(f"{x:.1f}" for x in secs)
+                                                for n, secs in c["seconds"].items()), ""]
         out += [_agreement_line(c["agreement"]),
                 "Length-sorted: texts sorted by token count, cut into batches of batch_size, each padded to its "
                 "longest, results put back in input order.", ""]
@@ -249,6 +251,7 @@ def summary(run: dict) -> dict:
     if run.get("corpus"):
         out["corpus_texts_per_s"] = {n: run["corpus"]["n_texts"] / _median(s)
                                      for n, s in run["corpus"]["seconds"].items()}
+        out["corpus_seconds"] = run["corpus"]["seconds"]
         out["corpus_agreement"] = {n: {"max_score_delta": d, "top_label_flips": f}
                                    for n, (d, f) in run["corpus"]["agreement"].items()}
     if run.get("embeddings"):

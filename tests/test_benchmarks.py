@@ -82,6 +82,7 @@ def test_smoke_workloads_processes_and_profile(smoke):
     _, summary, _, _ = smoke
     assert set(summary["corpus_texts_per_s"]) == {"minibert pipeline", "onnxruntime, input order",
                                                   "onnxruntime, length-sorted", "transformers pipeline"}
+    assert {n: len(s) for n, s in summary["corpus_seconds"].items()} == dict.fromkeys(summary["corpus_texts_per_s"], 1)
     agreement = summary["corpus_agreement"]  # vs the transformers pipeline
     assert set(agreement) == set(summary["corpus_texts_per_s"]) - {"transformers pipeline"}
     assert all(a["top_label_flips"] == 0 for a in agreement.values()), agreement
