@@ -142,7 +142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (1 if args.smoke or args.quick else 2)
     args.min_sample_ms = args.min_sample_ms if args.min_sample_ms is not None else (0.0 if args.smoke else 20.0)
     args.gap_ms = args.gap_ms if args.gap_ms is not None else (0.0 if args.smoke else GAP_MS)
-    args.corpus_repeats = args.corpus_repeats or (1 if args.smoke else CORPUS_REPEATS)
+    if args.corpus_repeats is None:
+        args.corpus_repeats = 1 if args.smoke else CORPUS_REPEATS
     args.shapes = args.shapes or (SMOKE_SHAPES if args.smoke else QUICK_SHAPES if args.quick else FULL_SHAPES)
     if args.corpus is None:
         args.corpus = SMOKE_CORPUS if args.smoke else "none" if args.quick else "2000,200"
@@ -165,6 +166,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.corpus_size = None if args.corpus == "none" else tuple(int(x) for x in args.corpus.split(","))
         if args.corpus_size is not None and len(args.corpus_size) != 2:
             raise ValueError("--corpus takes N_SHORT,N_LONG")
+        if args.corpus_repeats < 1:
+            raise ValueError(f"--corpus-repeats takes a positive number of passes, got {args.corpus_repeats}")
         args.embeddings_n = None if args.embeddings == "none" else int(args.embeddings)
         if args.embeddings_n is not None and args.embeddings_n < 1:
             raise ValueError("--embeddings takes a positive number of sentences or 'none'")

@@ -59,19 +59,16 @@ the 36 products alone were slower, interleaved in one process (128 tokens 73 vs 
 1279 vs 1227; each half packs all of x, which OpenBLAS's own two threads pack once and share), and in the 1x512
 forward 181 vs 134 ms, more than the attention saved. With the fused attention run serially, fast_gemm's
 products up to 128 tokens (no BLAS call left in such a forward): 1x128 84 vs 71 ms, 2x64 88 vs 72.
-Attention in one kernel again, keys down (2026-12-06, same Xeon): the scores transposed (a tile of 8 packed keys
-by 32 queries), the softmax down the columns in LLVM-IR vectors (the exp with _exp32's operations, float64 sums),
-the context as V's rows times the weights block, written straight into out's rows: no transposes, no copy of V.
-Attention alone on full sequences was bit-identical to this path; serial, ms per layer vs this path: 8x64 1.7 vs
-2.2, 1x128 0.64 vs 0.83, 32x128 28.0 vs 28.7, 1x512 9.7 vs 9.1 (its softmax ~0.85 ns per score, as the row
-kernel's). Whole forwards, 16 interleaved pairs, median ratio: 8x64 1.01, 1x128 0.98, 2x100 0.99, 1x256 0.97:
-noise-sized, so not kept. BLAS's spin shortened in the process (OPENBLAS_THREAD_TIMEOUT 4, 18 or 21 applied by
-openblas_read_env, blas_thread_shutdown_ and blas_thread_init), with the kernels parallel from 1M elements: 10
-interleaved rounds, median ratio to the default: 1x512 0.98 / 0.97 / 0.99, 32x128 1.05 / 0.97 / 0.96, 1x128 1.11 /
-1.07 / 1.02, 8x64 1.02 / 1.01 / 1.12: no gain. A GEMM of our own for many tokens (fast_gemm's tile without masks,
-up to 14 rows by 32 columns, on x packed in 32-column panels, k in blocks of 256), one thread, the 36 products: 128
-tokens 87 ms vs OpenBLAS 90, 512 tokens 327 vs 301; with x already packed and the weights interleaved at load, 146
-vs 145 GFLOP/s: it could match OpenBLAS, not beat it, so the core BLAS holds stays held.
+Attention in one kernel again, keys down (2026-12-06): scores transposed (8 packed keys by 32 queries), the softmax
+down the columns in LLVM-IR vectors, the context as V's rows times the weights, written straight into out: bit-
+identical to this path, attention alone 8x64 1.7 vs 2.2 ms per layer, 1x128 0.64 vs 0.83, 1x512 9.7 vs 9.1; whole
+forwards (16 interleaved pairs) 0.97-1.01x, the mixed corpus 1.01x: noise-sized, not kept. The same
+OPENBLAS_THREAD_TIMEOUT set inside a running process (openblas_read_env, blas_thread_shutdown_, blas_thread_init;
+4, 18 or 21) with kernels parallel from 1M elements: median ratios 0.96-1.12 over four shapes, no gain. A GEMM of
+our own (fast_gemm's tile unmasked, up to 14 x 32, on x packed in 32-column panels), one thread, the 36 products:
+128 tokens 87 vs OpenBLAS's 90 ms, 512 tokens 327 vs 301; 146 vs 145 GFLOP/s even with x and the weights packed
+for free. It matches OpenBLAS, it does not beat it, and the gap to OpenVINO is its products being faster than
+OpenBLAS's (benchmarks/README.md).
 
 Threads: `set_threads(n)`; by default MINIBERT_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process
 may use. BLAS keeps its own pool for the products (OpenBLAS reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS at

@@ -169,6 +169,16 @@ def test_time_workload_gives_each_runner_its_passes_in_rotated_rounds():
         workloads.time_workload(runners, texts, {"close 1": 3}, 0.0)
 
 
+def test_run_rejects_a_corpus_without_passes(capsys):
+    from benchmarks import run
+
+    assert run.parse_args([]).corpus_repeats == run.CORPUS_REPEATS
+    assert run.parse_args(["--smoke"]).corpus_repeats == 1
+    with pytest.raises(SystemExit):
+        run.parse_args(["--corpus-repeats", "0"])
+    assert "--corpus-repeats takes a positive number of passes, got 0" in capsys.readouterr().err
+
+
 def test_encoder_flops_equal_torch_flop_counter(small_ckpt):
     import torch
     import transformers
