@@ -126,6 +126,9 @@ def report(run: dict) -> str:
         out += [_ratio_table(enc, enc["competitors"], baseline, run["limits"]), ""]
         out += ["### Encoder detail", "", _detail_table(enc, enc["competitors"], baseline), ""]
 
+    if run.get("products"):
+        out += _products_section(run["products"], run["gemm_gflops"])
+
     if run.get("pipeline"):
         p = run["pipeline"]
         out += [f"## End-to-end pipeline: {p['n_texts']} sentences, batch_size {p['batch_size']}, tokenization "
@@ -203,6 +206,27 @@ def report(run: dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _products_section(p: dict, gemm_gflops: float) -> list[str]:
+    names = list(p["rows"][0]["timings"])
+    out = [f"## The products alone: the model's {p['n_products']} linear layers at T tokens, median ms (GFLOP/s)", "",
+           "Checkpoint weights, one chain per layer, each engine's own GEMM (benchmarks/products.py): minibert's "
+           "is the forward pass's (fast_gemm's kernel up to 64 tokens, numpy's BLAS above, which packs the weights "
+           "in every call); ONNX Runtime and OpenVINO pack them once at load. Fraction = GFLOP/s ÷ numpy's "
+           f"{gemm_gflops:.0f} GFLOP/s sgemm rate.", ""]
+    rows = []
+    for row in p["rows"]:
+        t = row["timings"]
+        cells = [f"{fmt_ms(t[n].median_ms)} ({row['gflop'] / t[n].median_ms * 1e3:.0f}, "
+                 f"{row['gflop'] / t[n].median_ms * 1e3 / gemm_gflops:.2f})" for n in names]
+        peer = min((t[n].median_ms for n in names if n != "minibert"), default=None)
+        ratio = f"{peer / t['minibert'].median_ms:.2f}×" if peer else "–"
+        errors = ", ".join(f"{n} {e:.1e}" for n, e in row["errors"].items())
+        rows.append([str(row["tokens"]), f"{row['gflop']:.2f}", *cells, ratio, errors])
+    out += [md_table(["T", "GFLOP", *names, "fastest peer ÷ minibert", "relative error vs float64"], rows,
+                     "rr" + "r" * len(names) + "rl"), ""]
+    return out
+
+
 def _median(xs: list[float]) -> float:
     return statistics.median(xs)
 
@@ -248,6 +272,10 @@ def summary(run: dict) -> dict:
            "gemm_gflops": run["gemm_gflops"], "limits_ms": run["limits"], "logits": section(run["logits"])}
     if run.get("encoder"):
         out["encoder"] = section(run["encoder"])
+    if run.get("products"):
+        out["products"] = {str(r["tokens"]): {"gflop": r["gflop"], "errors": r["errors"],
+                                              "timings_ms": {n: t.median_ms for n, t in r["timings"].items()}}
+                           for r in run["products"]["rows"]}
     if run.get("corpus"):
         out["corpus_texts_per_s"] = {n: run["corpus"]["n_texts"] / _median(s)
                                      for n, s in run["corpus"]["seconds"].items()}

@@ -18,6 +18,8 @@ Competitors (same checkpoint, same inputs, float32):
 Measurements, in this order:
     classification   logits on every shape; every output is first checked against transformers in float64
     encoder          last_hidden_state (every token), with the fraction of the GEMM limit (timing.py)
+    products         the model's linear layers alone at T tokens: minibert's, ONNX Runtime's and OpenVINO's GEMMs
+                     on the checkpoint's weights (products.py): whether a peer's lead is its GEMM
     pipeline         64 sentences through minibert's and transformers' pipelines (batch_size 8)
     corpus           the mixed corpus (corpus.py), batch_size 32: minibert's pipeline, ORT in input order,
                      ORT length-sorted, transformers' pipeline
@@ -63,6 +65,7 @@ from benchmarks import (  # noqa: E402
     embeddings,
     machine,
     processes,
+    products,
     profiling,
     report,
     timing,
@@ -85,6 +88,8 @@ SMOKE_CORPUS = "16,2"
 # several times slower and minutes per pass, get one.
 CLOSE_CORPUS_RUNNERS = ("minibert pipeline", "onnxruntime, length-sorted")
 CORPUS_REPEATS = 3
+FULL_PRODUCTS = "16,128,512"  # tokens: fast_gemm's range, BLAS's, and the longest sequence
+SMOKE_PRODUCTS = "16,80"  # both of minibert's product paths (fast_gemm up to 64 tokens, BLAS above)
 FULL_EMBEDDINGS = 1000
 SMOKE_EMBEDDINGS = 40  # one full batch of 32 and a partial one
 
@@ -126,6 +131,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--corpus-repeats", type=int, default=None,
                     help="passes over the corpus for the close pair, minibert's pipeline and ORT length-sorted "
                          "(default 3; --smoke 1); the other two runners make one pass (minutes on the base model)")
+    ap.add_argument("--products", default=None, metavar="TOKENS",
+                    help=f"token counts for the products-alone rows (default {FULL_PRODUCTS}; --smoke "
+                         f"{SMOKE_PRODUCTS}; --quick: skipped); 'none' to skip")
     ap.add_argument("--embeddings", default=None, metavar="N",
                     help=f"sentences for the embeddings workload (default {FULL_EMBEDDINGS}; --smoke "
                          f"{SMOKE_EMBEDDINGS}; --quick: skipped); 'none' to skip")
@@ -147,6 +155,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.shapes = args.shapes or (SMOKE_SHAPES if args.smoke else QUICK_SHAPES if args.quick else FULL_SHAPES)
     if args.corpus is None:
         args.corpus = SMOKE_CORPUS if args.smoke else "none" if args.quick else "2000,200"
+    if args.products is None:
+        args.products = SMOKE_PRODUCTS if args.smoke else "none" if args.quick else FULL_PRODUCTS
     if args.embeddings is None:
         args.embeddings = str(SMOKE_EMBEDDINGS) if args.smoke else "none" if args.quick else str(FULL_EMBEDDINGS)
     if args.smoke and args.profile is None:
@@ -168,6 +178,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             raise ValueError("--corpus takes N_SHORT,N_LONG")
         if args.corpus_repeats < 1:
             raise ValueError(f"--corpus-repeats takes a positive number of passes, got {args.corpus_repeats}")
+        tokens = [] if args.products == "none" else args.products.split(",")
+        if not all(t.strip().isdigit() and int(t) > 0 for t in tokens):
+            raise ValueError(f"--products takes positive token counts (e.g. 16,128) or 'none', got {args.products!r}")
+        args.products_list = [int(t) for t in tokens]
         args.embeddings_n = None if args.embeddings == "none" else int(args.embeddings)
         if args.embeddings_n is not None and args.embeddings_n < 1:
             raise ValueError("--embeddings takes a positive number of sentences or 'none'")
@@ -267,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         encoder, enc_failed = measure("encoder", args.encoder_list, enc_comps, ckpt, args, config["vocab_size"])
         failed += enc_failed
         del enc_comps
+    products_result = None
+    if args.products_list:
+        products_result = products.run(ckpt, args.products_list, args.repeats, args.warmup, args.min_sample_ms / 1e3,
+                                       args.gap_ms / 1e3, log)
+        failed += products_result["failed"]
     foreign_load = foreign.share()
 
     pipeline = None
@@ -325,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "git": machine.git_revision(), "facts": machine.machine_facts(), "versions": machine.versions(),
         "model": artifacts.describe(config), "competitors": names, "baseline": baseline,
         "gemm_gflops": gflops, "gemm_n": gemm_n, "limits": limits, "logits": logits, "encoder": encoder,
+        "products": products_result,
         "padded_lengths": logits["lengths"],
         "pipeline": pipeline, "corpus": corpus_result, "embeddings": embeddings_result, "processes": procs,
         "first_call": first_call, "first_shape": first_shape.label,

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # `benchmarks` as a package, as run.py imports it
 
-from benchmarks import artifacts, corpus, embeddings, profiling, timing, workloads  # noqa: E402
+from benchmarks import artifacts, corpus, embeddings, products, profiling, timing, workloads  # noqa: E402
 from benchmarks.competitors import ALL_COMPETITORS  # noqa: E402
 
 SECTIONS = [
@@ -29,6 +29,7 @@ SECTIONS = [
     "### Classification detail",
     "## Encoder alone (last_hidden_state, every token)",
     "### Encoder detail",
+    "## The products alone: the model's 12 linear layers at T tokens",
     "## End-to-end pipeline: 64 sentences",
     "## Mixed corpus:",
     "## Sentence embeddings: all-MiniLM-L6-v2",
@@ -107,6 +108,23 @@ def test_smoke_workloads_processes_and_profile(smoke):
     assert all(ms >= 0 for _, ms, _ in summary["profile"]["1×16"]), summary["profile"]["1×16"]
 
 
+def test_smoke_products_alone_every_engine_computes_the_chain(smoke):
+    # The products-alone rows: minibert's GEMMs (fast_gemm's kernel at 16 tokens, BLAS at 80), ONNX Runtime's and
+    # OpenVINO's, each checked against the float64 chain; their FLOPs are the encoder's minus attention's (the
+    # encoder's formula is checked against torch's flop counter below).
+    _, summary, _, _ = smoke
+    cfg = artifacts.SMOKE_CONFIG
+    rows = summary["products"]
+    assert sorted(rows, key=int) == ["16", "80"]
+    for tokens, row in rows.items():
+        T = int(tokens)
+        attention = cfg["n_layers"] * 4 * T * T * cfg["dim"]
+        assert row["gflop"] * 1e9 == pytest.approx(timing.encoder_flops(cfg, 1, T) - attention)
+        assert set(row["errors"]) == set(row["timings_ms"]) == {"minibert", "onnxruntime", "openvino"}
+        assert all(0 <= e <= products.MAX_RELATIVE_ERROR for e in row["errors"].values()), row["errors"]
+        assert all(ms > 0 for ms in row["timings_ms"].values())
+
+
 def test_smoke_embeddings_every_engine_agrees(smoke):
     _, summary, _, _ = smoke
     engines = set(embeddings.ENGINES)
@@ -177,6 +195,18 @@ def test_run_rejects_a_corpus_without_passes(capsys):
     with pytest.raises(SystemExit):
         run.parse_args(["--corpus-repeats", "0"])
     assert "--corpus-repeats takes a positive number of passes, got 0" in capsys.readouterr().err
+
+
+def test_run_rejects_bad_products_token_counts(capsys):
+    from benchmarks import run
+
+    assert run.parse_args([]).products_list == [16, 128, 512]
+    assert run.parse_args(["--quick"]).products_list == []
+    assert run.parse_args(["--products", "none"]).products_list == []
+    for bad in ("0", "16,x", ""):
+        with pytest.raises(SystemExit):
+            run.parse_args(["--products", bad])
+        assert "--products takes positive token counts" in capsys.readouterr().err
 
 
 def test_encoder_flops_equal_torch_flop_counter(small_ckpt):
