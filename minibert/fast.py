@@ -68,7 +68,10 @@ OPENBLAS_THREAD_TIMEOUT set inside a running process (openblas_read_env, blas_th
 our own (fast_gemm's tile unmasked, up to 14 x 32, on x packed in 32-column panels), one thread, the 36 products:
 128 tokens 87 vs OpenBLAS's 90 ms, 512 tokens 327 vs 301; 146 vs 145 GFLOP/s even with x and the weights packed
 for free. It matches OpenBLAS, it does not beat it, and the gap to OpenVINO is its products being faster than
-OpenBLAS's (benchmarks/README.md).
+OpenBLAS's (benchmarks/README.md). The same tile (12 x 32) on weights packed at load in ONNX Runtime's and
+OpenVINO's way (12 rows interleaved per k), two threads, activations packed for free: the 36 products at 128
+tokens 41.2 vs OpenBLAS's 45.2 ms, at 512 147.5 vs 157.4; the peers' own products 39-40 and 141-145
+(benchmarks/ --products): level at best, for +170 MB per process. Not done.
 
 Threads: `set_threads(n)`; by default MINIBERT_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process
 may use. BLAS keeps its own pool for the products (OpenBLAS reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS at
