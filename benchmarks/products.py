@@ -24,7 +24,6 @@ import numpy as np
 
 from . import competitors, timing
 
-NAMES = ("minibert", "onnxruntime", "openvino")
 NAMES_IN_LAYER = ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2")
 # A wrong graph is off by O(1); float32 rounding over 18 chained products of up to 3072 terms stays far below this.
 MAX_RELATIVE_ERROR = 1e-3
@@ -50,8 +49,8 @@ def chain_flops(layers: list[dict[str, np.ndarray]], tokens: int) -> float:
 def reference(layers: list[dict[str, np.ndarray]], x: np.ndarray) -> np.ndarray:
     """The chain in float64, token-major: x [T, C] -> [T, C]."""
     h = x.astype(np.float64)
-    for w in layers:
-        s = h @ w["q_lin"].T.astype(np.float64) + h @ w["k_lin"].T.astype(np.float64) + h @ w["v_lin"].T
+    for w in layers:  # float64 @ float32 computes in float64
+        s = h @ w["q_lin"].T + h @ w["k_lin"].T + h @ w["v_lin"].T
         h = ((s @ w["out_lin"].T) @ w["lin1"].T) @ w["lin2"].T
     return h
 
@@ -67,7 +66,7 @@ def minibert_chain(layers: list[dict[str, np.ndarray]], tokens: int):
     s, o, f, h = (np.empty((n, tokens), np.float32) for n in (C, C, F, C))
 
     def run(x: np.ndarray) -> np.ndarray:  # x [T, C] -> [T, C]
-        fast._parallel()
+        fast._parallel()  # Numba's thread count, as fast.distilbert sets it before a forward pass
         h[:] = x.T
         for w in layers:
             for j, name in enumerate(("q_lin", "k_lin", "v_lin")):
