@@ -12,8 +12,9 @@ own weights, as one chain per layer (q, k, v of x; o of q + k + v; f of o; the n
 The engines differ only in their GEMM here: ONNX Runtime and OpenVINO pack the weights once at load into their
 kernels' layout, numpy's OpenBLAS packs them again in every call. When a peer's classification is faster than
 minibert's, this table says whether its products alone already are (then the gap is the GEMM, not the steps
-between the products). Each engine's chain is first checked against the same chain in float64: a wrong graph
-fails the run; the error column is float32 rounding.
+between the products). Each engine's chain is first checked against the same chain in float64, on the float32
+error model every other check uses (tests/error_model.py: at most 2x torch's own float32 error on the chain, plus 4
+float32 ulps of the largest value).
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from . import competitors, timing
+from .checks import error_model
 
 NAMES_IN_LAYER = ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2")
-# A wrong graph is off by O(1); float32 rounding over 18 chained products of up to 3072 terms stays far below this.
-MAX_RELATIVE_ERROR = 1e-3
 
 
 def layer_weights(ckpt: Path) -> list[dict[str, np.ndarray]]:
@@ -46,13 +46,25 @@ def chain_flops(layers: list[dict[str, np.ndarray]], tokens: int) -> float:
     return sum(2.0 * w.size * tokens for layer in layers for w in layer.values())
 
 
-def reference(layers: list[dict[str, np.ndarray]], x: np.ndarray) -> np.ndarray:
-    """The chain in float64, token-major: x [T, C] -> [T, C]."""
-    h = x.astype(np.float64)
-    for w in layers:  # float64 @ float32 computes in float64
+def reference(layers: list[dict[str, np.ndarray]], x: np.ndarray, xp=np):
+    """The chain, token-major: x [T, C] -> [T, C]. With numpy and a float64 x: the float64 reference (float64 @
+    float32 computes in float64); with torch tensors (xp=torch): torch's float32 chain, whose error sets the bound."""
+    h = x
+    for w in layers:
+        w = {name: xp.asarray(v) for name, v in w.items()}  # (numpy: the arrays themselves)
         s = h @ w["q_lin"].T + h @ w["k_lin"].T + h @ w["v_lin"].T
         h = ((s @ w["out_lin"].T) @ w["lin1"].T) @ w["lin2"].T
     return h
+
+
+def error_bound(layers: list[dict[str, np.ndarray]], x: np.ndarray) -> tuple[np.ndarray, float]:
+    """(the float64 chain, the largest error from it a float32 engine may have: the error model's bound)."""
+    import torch
+
+    want = reference(layers, x.astype(np.float64))
+    with torch.inference_mode():
+        torch32 = reference(layers, torch.from_numpy(x), xp=torch).numpy()
+    return want, error_model.fp32_bound(torch32, want)
 
 
 def minibert_chain(layers: list[dict[str, np.ndarray]], tokens: int):
@@ -143,15 +155,14 @@ def run(ckpt: Path, token_counts: list[int], repeats: int, warmup: int, min_samp
     for tokens in token_counts:
         x = rng.standard_normal((tokens, layers[0]["q_lin"].shape[1])).astype(np.float32)
         runners = {"minibert": minibert_chain(layers, tokens), **peers}
-        want = reference(layers, x)
-        scale = np.abs(want).max()
-        errors = {name: float(np.abs(fn(x) - want).max() / scale) for name, fn in runners.items()}
-        failed += [f"products T={tokens} {n}: relative error {e:.1e} > {MAX_RELATIVE_ERROR:.0e}"
-                   for n, e in errors.items() if not e <= MAX_RELATIVE_ERROR]
+        want, bound = error_bound(layers, x)
+        errors = {name: error_model.max_abs_error(fn(x), want) for name, fn in runners.items()}
+        failed += [f"products T={tokens} {n}: error {e:.2e} > bound {bound:.2e}"
+                   for n, e in errors.items() if not e <= bound]
         log(f"timing products T={tokens} ...")
         timings = timing.interleaved({n: (lambda fn=fn, x=x: fn(x)) for n, fn in runners.items()}, repeats, warmup,
                                      min_sample_s, gap_s)
         log("   " + ", ".join(f"{n} {t.median_ms:.2f} ms" for n, t in timings.items()))
         rows.append({"tokens": tokens, "gflop": chain_flops(layers, tokens) / 1e9, "errors": errors,
-                     "timings": timings})
+                     "bound": bound, "timings": timings})
     return {"rows": rows, "failed": failed, "n_products": sum(len(layer) for layer in layers)}

@@ -216,14 +216,14 @@ def _products_section(p: dict, gemm_gflops: float) -> list[str]:
     rows = []
     for row in p["rows"]:
         t = row["timings"]
-        cells = [f"{fmt_ms(t[n].median_ms)} ({row['gflop'] / t[n].median_ms * 1e3:.0f}, "
-                 f"{row['gflop'] / t[n].median_ms * 1e3 / gemm_gflops:.2f})" for n in names]
+        rates = {n: row["gflop"] / t[n].median_ms * 1e3 for n in names}
+        cells = [f"{fmt_ms(t[n].median_ms)} ({rates[n]:.0f}, {rates[n] / gemm_gflops:.2f})" for n in names]
         peer = min((t[n].median_ms for n in names if n != "minibert"), default=None)
         ratio = f"{peer / t['minibert'].median_ms:.2f}×" if peer else "–"
         errors = ", ".join(f"{n} {e:.1e}" for n, e in row["errors"].items())
-        rows.append([str(row["tokens"]), f"{row['gflop']:.2f}", *cells, ratio, errors])
-    out += [md_table(["T", "GFLOP", *names, "fastest peer ÷ minibert", "relative error vs float64"], rows,
-                     "rr" + "r" * len(names) + "rl"), ""]
+        rows.append([str(row["tokens"]), f"{row['gflop']:.2f}", *cells, ratio, errors, f"{row['bound']:.1e}"])
+    out += [md_table(["T", "GFLOP", *names, "fastest peer ÷ minibert", "max error vs float64", "bound"], rows,
+                     "rr" + "r" * len(names) + "rlr"), ""]
     return out
 
 
@@ -273,7 +273,7 @@ def summary(run: dict) -> dict:
     if run.get("encoder"):
         out["encoder"] = section(run["encoder"])
     if run.get("products"):
-        out["products"] = {str(r["tokens"]): {"gflop": r["gflop"], "errors": r["errors"],
+        out["products"] = {str(r["tokens"]): {"gflop": r["gflop"], "errors": r["errors"], "bound": r["bound"],
                                               "timings_ms": {n: t.median_ms for n, t in r["timings"].items()}}
                            for r in run["products"]["rows"]}
     if run.get("corpus"):

@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # `benchmarks` as a package, as run.py imports it
 
-from benchmarks import artifacts, corpus, embeddings, products, profiling, timing, workloads  # noqa: E402
+from benchmarks import artifacts, corpus, embeddings, profiling, timing, workloads  # noqa: E402
 from benchmarks.competitors import ALL_COMPETITORS  # noqa: E402
 
 SECTIONS = [
@@ -110,8 +110,8 @@ def test_smoke_workloads_processes_and_profile(smoke):
 
 def test_smoke_products_alone_every_engine_computes_the_chain(smoke):
     # The products-alone rows: minibert's GEMMs (fast_gemm's kernel at 16 tokens, BLAS at 80), ONNX Runtime's and
-    # OpenVINO's, each checked against the float64 chain; their FLOPs are the encoder's minus attention's (the
-    # encoder's formula is checked against torch's flop counter below).
+    # OpenVINO's, each within the float32 error model's bound of the float64 chain; their FLOPs are the encoder's
+    # minus attention's (the encoder's formula is checked against torch's flop counter below).
     _, summary, _, _ = smoke
     cfg = artifacts.SMOKE_CONFIG
     rows = summary["products"]
@@ -121,7 +121,7 @@ def test_smoke_products_alone_every_engine_computes_the_chain(smoke):
         attention = cfg["n_layers"] * 4 * T * T * cfg["dim"]
         assert row["gflop"] * 1e9 == pytest.approx(timing.encoder_flops(cfg, 1, T) - attention)
         assert set(row["errors"]) == set(row["timings_ms"]) == {"minibert", "onnxruntime", "openvino"}
-        assert all(0 <= e <= products.MAX_RELATIVE_ERROR for e in row["errors"].values()), row["errors"]
+        assert row["bound"] > 0 and all(0 <= e <= row["bound"] for e in row["errors"].values()), row
         assert all(ms > 0 for ms in row["timings_ms"].values())
 
 
